@@ -1,0 +1,38 @@
+"""aekit: autoencoders as real tools.
+
+Train them, measure them honestly, and put them to work::
+
+    import aekit
+    model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
+    model = aekit.load("runs/deep32")
+    codes = model.encode(images_uint8)          # (N, 32)
+    recon = model.reconstruct(images_uint8)     # uint8 in, uint8 out
+"""
+
+from ._version import __version__
+from .config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
+from .errors import AekitError, NotFittedError
+from .io import Model, load_model, save_model
+from .models import AEOutput, Autoencoder, build_model
+from .objectives import Objective, build_objective
+from .presets import PRESETS, preset_names
+from .train.run import train
+
+
+def load(path, *, device: str = "cpu") -> Model:
+    """Load a saved model from a model folder or a run folder (``RUN/model``)."""
+    return load_model(path, device=device)
+
+
+def evaluate(run_or_model, *, dataset=None, data_dir=None, split: str = "test"):
+    """Evaluate a run or model on its dataset's test split; returns the metrics dict."""
+    from .tasks.evaluate import evaluate_saved
+
+    return evaluate_saved(run_or_model, dataset=dataset, data_dir=data_dir, split=split)
+
+
+__all__ = [
+    "AEOutput", "AekitError", "Autoencoder", "DataConfig", "Model", "ModelConfig", "NotFittedError",
+    "Objective", "ObjectiveConfig", "PRESETS", "RunConfig", "TrainConfig", "__version__", "build_model",
+    "build_objective", "evaluate", "load", "load_model", "preset_names", "save_model", "train",
+]

@@ -1,0 +1,97 @@
+"""``aekit train``: train a preset on a dataset and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_dir, parse_key_values
+
+# flag -> config field; every flag is optional and only overrides what the preset sets.
+_FLAGS = {
+    "latent": ("latent_dim", "size of the code z (default 32)"),
+    "hidden": ("hidden", "MLP hidden sizes, e.g. 512,256, or 'auto' (784->32 gives 784-128-32)"),
+    "channels": ("channels", "conv channels per stage, e.g. 32,64"),
+    "activation": ("activation", "relu, leaky_relu, elu, celu, gelu, tanh, sigmoid"),
+    "loss": ("reconstruction", "reconstruction loss: bce or mse"),
+    "epochs": ("epochs", "passes over the training data (default: 20, more on small datasets)"),
+    "batch_size": ("batch_size", "samples per step (default 256)"),
+    "lr": ("lr", "learning rate (default 1e-3)"),
+    "optimizer": ("optimizer", "adam (default), adamw, sgd, rmsprop"),
+    "schedule": ("schedule", "learning-rate schedule: none, cosine, step, plateau"),
+    "early_stopping": ("early_stopping", "stop after N epochs without a better validation loss"),
+    "seed": ("seed", "random seed (default 0)"),
+    "device": ("device", "auto (default), cpu, cuda, cuda:N"),
+    "threads": ("threads", "CPU threads for PyTorch (default: PyTorch's choice)"),
+    "precision": ("precision", "fp32 (default) or bf16 autocast"),
+    "checkpoint_every": ("checkpoint_every", "also checkpoint every N steps (default: each epoch)"),
+    "val_fraction": ("val_fraction", "share of training images held out for validation (default 0.1)"),
+    "limit": ("limit", "use only the first N training images"),
+    "image_size": ("image_size", "resize image-folder inputs, e.g. 64 or 64x48"),
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..presets import PRESETS
+
+    presets = "\n".join(f"  {name:<16}{p.description}" for name, p in PRESETS.items())
+    p = sub.add_parser(
+        "train", help="train an autoencoder and write a run folder",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a preset on a dataset. Writes RUN/ with the exported model, checkpoints, "
+                    "metrics.jsonl, loss curves, reconstructions and report.html.\n\npresets:\n" + presets,
+        epilog="examples:\n"
+               "  aekit train                                     # default model on the default data\n"
+               "  aekit train --preset deep --dataset mnist --latent 32 --epochs 20 --out runs/deep32\n"
+               "  aekit train --preset conv --dataset photos/ --image-size 64 --set model.channels=32,64,128\n"
+               "  aekit train --resume runs/deep32 --epochs 40      # continue, or train longer",
+    )
+    p.add_argument("--preset", default="deep", help="model variant (default: deep)")
+    p.add_argument("--dataset", default=None,
+                   help="digits, mnist, fashion-mnist, kmnist, cifar10, cifar10-subset, an image folder or "
+                        ".npy/.npz (default: mnist if found locally, else digits)")
+    add_data_dir(p)
+    p.add_argument("--out", "-o", metavar="RUN", help="run folder (default: runs/<preset>-<dataset>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    for flag, (_field, text) in _FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, metavar="V", help=text)
+    p.add_argument("--normalize", action="store_true",
+                   help="standardise channels with the training mean/std (needs --set model.output_activation=none "
+                        "and --loss mse)")
+    p.add_argument("--compile", action="store_true", help="use torch.compile for the training step")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any config field, e.g. model.code_activation=relu or train.weight_decay=1e-5 (repeatable)")
+    p.add_argument("--tracker", action="append", choices=("tensorboard", "wandb"),
+                   help="also log to TensorBoard or Weights & Biases (offline); repeatable")
+    p.add_argument("--no-eval", action="store_true", help="skip the test-set evaluation and report")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (epoch lines still print)")
+    p.add_argument("--list-presets", action="store_true", help="list presets and exit")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..presets import PRESETS
+    from ..train.run import train
+
+    if args.list_presets:
+        for name, preset in PRESETS.items():
+            print(f"{name:<16}{preset.description}")
+        return 0
+    overrides: dict[str, object] = {}
+    for flag, (field, _text) in _FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[field] = value
+    if args.normalize:
+        overrides["normalize"] = "true"
+    if args.compile:
+        overrides["compile"] = "true"
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    overrides.update(parse_key_values(args.set))
+    common = dict(progress=not args.no_progress, evaluate=not args.no_eval, trackers=tuple(args.tracker or ()))
+    if args.resume:
+        train(resume=True, out=args.resume, **common, **overrides)
+    else:
+        train(args.preset, dataset=args.dataset, out=args.out, overwrite=args.overwrite, **common, **overrides)
+    return 0

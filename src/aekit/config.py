@@ -1,0 +1,358 @@
+"""Frozen, typed configuration: one dataclass per concern, validated on construction.
+
+``ModelConfig`` says what network to build, ``ObjectiveConfig`` what it is trained to minimise,
+``TrainConfig`` how the optimisation runs and ``DataConfig`` where the data comes from. Each
+round-trips through JSON (``to_dict`` / ``from_dict``); an unknown key is an error, never
+silently dropped, so a saved run always means exactly what it says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import AekitError
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
+OUTPUT_ACTIVATIONS = ("sigmoid", "none")
+ARCHITECTURES = ("mlp", "conv")
+LATENTS = ("deterministic",)
+RECONSTRUCTIONS = ("mse", "bce")
+REDUCTIONS = ("mean", "sum")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("none", "cosine", "step", "plateau")
+PRECISIONS = ("fp32", "bf16")
+
+
+def _check_choice(owner: str, name: str, value: Any, valid: tuple) -> None:
+    if value not in valid:
+        raise AekitError(f"{owner}.{name}: expected one of {', '.join(map(str, valid))}; got {value!r}")
+
+
+def _check_positive(owner: str, name: str, value: Any, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise AekitError(f"{owner}.{name}: expected a number {bound}; got {value!r}")
+
+
+class _ConfigMixin:
+    """JSON round trip and string overrides shared by every config dataclass."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        if not isinstance(data, dict):
+            raise AekitError(f"{cls.__name__}: expected a JSON object; got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise AekitError(
+                f"{cls.__name__}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
+            )
+        hints = typing.get_type_hints(cls)
+        return cls(**{k: _coerce(hints[k], v, f"{cls.__name__}.{k}") for k, v in data.items()})
+
+    def with_overrides(self, **overrides: Any):
+        """Return a copy with fields replaced; values may be strings as typed on a command line."""
+        if not overrides:
+            return self
+        names = {f.name for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise AekitError(
+                f"{type(self).__name__}: unknown key(s) {', '.join(unknown)}; "
+                f"valid keys: {', '.join(sorted(names))}"
+            )
+        hints = typing.get_type_hints(type(self))
+        values = {
+            k: _parse(hints[k], v, f"{type(self).__name__}.{k}") if isinstance(v, str) else _coerce(hints[k], v, k)
+            for k, v in overrides.items()
+        }
+        return dataclasses.replace(self, **values)  # type: ignore[type-var]
+
+
+_UNION_ORIGINS = (typing.Union, types.UnionType)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Turn JSON values back into the annotated type (lists become tuples)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in _UNION_ORIGINS:
+        # Try the tuple branch for lists, the scalar branch otherwise.
+        for arg in args:
+            if arg is type(None):
+                continue
+            if isinstance(value, list | tuple) and typing.get_origin(arg) is tuple:
+                return _coerce(arg, value, where)
+            if not isinstance(value, list | tuple) and typing.get_origin(arg) is not tuple:
+                return _coerce(arg, value, where)
+        raise AekitError(f"{where}: value {value!r} does not fit the type {hint}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise AekitError(f"{where}: expected a list; got {value!r}")
+        inner = args[0] if args else Any
+        return tuple(_coerce(inner, v, where) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _parse(hint: Any, text: str, where: str) -> Any:
+    """Parse a command-line string into the annotated type ("512,256" -> (512, 256))."""
+    origin = typing.get_origin(hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if origin in _UNION_ORIGINS:
+        if text.lower() in ("none", "null") and type(None) in typing.get_args(hint):
+            return None
+        errors = []
+        for arg in sorted(args, key=lambda a: a is str):  # str last: it accepts anything
+            try:
+                return _parse(arg, text, where)
+            except AekitError as err:
+                errors.append(str(err))
+        raise AekitError(f"{where}: cannot parse {text!r} ({'; '.join(errors)})")
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        parts = [p for p in text.replace("x", ",").split(",") if p.strip()] if text.strip() else []
+        return tuple(_parse(inner, p.strip(), where) for p in parts)
+    try:
+        if hint is bool:
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if hint is int:
+            return int(text)
+        if hint is float:
+            return float(text)
+    except ValueError:
+        raise AekitError(f"{where}: expected {hint.__name__}; got {text!r}") from None
+    return text
+
+
+@dataclass(frozen=True)
+class ModelConfig(_ConfigMixin):
+    """What network to build.
+
+    Args:
+        architecture: ``"mlp"`` (fully connected) or ``"conv"`` (convolutional stack).
+        input_shape: ``(C, H, W)`` of one input image; set from the data at training time.
+        latent_dim: size of the code ``z``.
+        hidden: MLP hidden sizes on the encoder side (the decoder mirrors them), or ``"auto"`` to
+            pick them from the input and code sizes (see :func:`aekit.models.blocks.auto_hidden_sizes`).
+        channels: conv stack channel counts on the encoder side; each stage halves H and W.
+        kernel_size: conv kernel size (odd).
+        downsample: ``"stride"`` (stride-2 convs) or ``"pool"`` (conv then 2x2 max-pool).
+        upsample: ``"transpose"`` (stride-2 transposed convs) or ``"nearest"`` (upsample then conv).
+        activation: hidden-layer nonlinearity.
+        code_activation: nonlinearity applied to the code (``"relu"`` in the classic shallow model).
+        output_activation: ``"sigmoid"`` for data in [0, 1], ``"none"`` for normalised data.
+        latent: latent type; ``"deterministic"`` for plain autoencoders.
+        batch_norm: batch normalisation after hidden layers.
+        dropout: dropout probability after hidden layers (0 disables).
+    """
+
+    architecture: str = "mlp"
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    latent_dim: int = 32
+    hidden: tuple[int, ...] | str = "auto"
+    channels: tuple[int, ...] = (32, 64)
+    kernel_size: int = 3
+    downsample: str = "stride"
+    upsample: str = "transpose"
+    activation: str = "relu"
+    code_activation: str = "none"
+    output_activation: str = "sigmoid"
+    latent: str = "deterministic"
+    batch_norm: bool = False
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        owner = "model"
+        _check_choice(owner, "architecture", self.architecture, ARCHITECTURES)
+        _check_choice(owner, "activation", self.activation, ACTIVATIONS)
+        _check_choice(owner, "code_activation", self.code_activation, ACTIVATIONS)
+        _check_choice(owner, "output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
+        _check_choice(owner, "latent", self.latent, LATENTS)
+        _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))
+        _check_choice(owner, "upsample", self.upsample, ("transpose", "nearest"))
+        if len(self.input_shape) != 3 or any(int(s) <= 0 for s in self.input_shape):
+            raise AekitError(f"model.input_shape: expected (C, H, W) of positive ints; got {self.input_shape!r}")
+        _check_positive(owner, "latent_dim", self.latent_dim)
+        if isinstance(self.hidden, str):
+            if self.hidden != "auto":
+                raise AekitError(f"model.hidden: expected a list of sizes or 'auto'; got {self.hidden!r}")
+        elif any(int(h) <= 0 for h in self.hidden):
+            raise AekitError(f"model.hidden: expected positive sizes; got {self.hidden!r}")
+        if not self.channels or any(int(c) <= 0 for c in self.channels):
+            raise AekitError(f"model.channels: expected one or more positive ints; got {self.channels!r}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise AekitError(f"model.kernel_size: expected an odd size ≥ 1; got {self.kernel_size!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise AekitError(f"model.dropout: expected a probability in [0, 1); got {self.dropout!r}")
+
+    @property
+    def input_size(self) -> int:
+        c, h, w = self.input_shape
+        return int(c) * int(h) * int(w)
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig(_ConfigMixin):
+    """What the model is trained to minimise.
+
+    Args:
+        reconstruction: ``"bce"`` (Bernoulli likelihood, for data in [0, 1]) or ``"mse"``.
+        reduction: ``"mean"`` averages the reconstruction term over pixels and the batch (the
+            number then reads as a per-pixel error); ``"sum"`` sums over pixels and averages over
+            the batch (the per-sample negative log-likelihood convention of VAEs).
+    """
+
+    reconstruction: str = "bce"
+    reduction: str = "mean"
+
+    def __post_init__(self) -> None:
+        _check_choice("objective", "reconstruction", self.reconstruction, RECONSTRUCTIONS)
+        _check_choice("objective", "reduction", self.reduction, REDUCTIONS)
+
+
+AUTO_EPOCHS = 20
+AUTO_MIN_SAMPLES = 300_000
+AUTO_MAX_EPOCHS = 500
+
+
+def auto_epochs(n_train: int) -> int:
+    """Epochs when none are given: 20, or enough passes to see 300k samples on small data."""
+    return int(min(AUTO_MAX_EPOCHS, max(AUTO_EPOCHS, -(-AUTO_MIN_SAMPLES // max(1, n_train)))))
+
+
+@dataclass(frozen=True)
+class TrainConfig(_ConfigMixin):
+    """How the optimisation runs.
+
+    Args:
+        epochs: passes over the training split; 0 means automatic: 20, or more on small
+            datasets so that training sees at least 300,000 samples (at most 500 epochs).
+        batch_size: samples per optimisation step.
+        lr: learning rate.
+        optimizer: ``adam`` (default), ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
+        weight_decay: L2 penalty passed to the optimizer.
+        schedule: learning-rate schedule: ``none``, ``cosine`` (to 0 over all epochs), ``step``
+            (x0.1 at 50% and 75% of the epochs) or ``plateau`` (x0.5 after 3 flat val epochs).
+        early_stopping: stop after this many epochs without a better validation loss (0: off).
+        seed: seeds initialisation, shuffling and noise; the same seed gives the same run.
+        device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
+        threads: CPU threads for PyTorch (0 leaves PyTorch's default).
+        precision: ``fp32`` or ``bf16`` (autocast of the forward pass; the loss stays fp32).
+        compile: run the training step through ``torch.compile``.
+        checkpoint_every: also write a resumable checkpoint every N steps (0: once per epoch).
+        grad_clip: clip the global gradient norm to this value (0: off).
+    """
+
+    epochs: int = 0
+    batch_size: int = 256
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    early_stopping: int = 0
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    precision: str = "fp32"
+    compile: bool = False
+    checkpoint_every: int = 0
+    grad_clip: float = 0.0
+
+    def __post_init__(self) -> None:
+        owner = "train"
+        _check_positive(owner, "epochs", self.epochs, allow_zero=True)
+        _check_positive(owner, "batch_size", self.batch_size)
+        _check_positive(owner, "lr", self.lr)
+        _check_positive(owner, "weight_decay", self.weight_decay, allow_zero=True)
+        _check_positive(owner, "early_stopping", self.early_stopping, allow_zero=True)
+        _check_positive(owner, "threads", self.threads, allow_zero=True)
+        _check_positive(owner, "checkpoint_every", self.checkpoint_every, allow_zero=True)
+        _check_positive(owner, "grad_clip", self.grad_clip, allow_zero=True)
+        _check_choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice(owner, "schedule", self.schedule, SCHEDULES)
+        _check_choice(owner, "precision", self.precision, PRECISIONS)
+        if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
+            raise AekitError(f"train.device: expected auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig(_ConfigMixin):
+    """Where the training data comes from and how it is split.
+
+    Args:
+        dataset: a built-in name (``digits``, ``mnist``, ``fashion-mnist``, ``kmnist``,
+            ``cifar10``, ``cifar10-subset``), ``default`` (MNIST when found locally, else digits),
+            or a path to an image folder or a ``.npy``/``.npz`` file.
+        data_dir: folder holding the dataset files (default: ``$AEKIT_DATA``).
+        val_fraction: share of the training split held out for validation.
+        test_fraction: share held out for testing when the source has no test split.
+        limit: keep only this many training images (quick runs).
+        image_size: resize image-folder inputs to this ``(H, W)``.
+        image_channels: force 1 (grayscale) or 3 (RGB) channels for image-folder inputs.
+        normalize: standardise each channel with the training mean and std (the model's output
+            activation must then be ``none``).
+    """
+
+    dataset: str = "default"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    limit: int | None = None
+    image_size: tuple[int, ...] | None = None
+    image_channels: int | None = None
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise AekitError(f"data.{name}: expected a fraction in [0, 1); got {value!r}")
+        if self.limit is not None:
+            _check_positive("data", "limit", self.limit)
+        if self.image_channels not in (None, 1, 3):
+            raise AekitError(f"data.image_channels: expected 1 or 3; got {self.image_channels!r}")
+        if self.image_size is not None and (
+            len(self.image_size) not in (1, 2) or any(int(s) <= 0 for s in self.image_size)
+        ):
+            raise AekitError(f"data.image_size: expected H or HxW; got {self.image_size!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig(_ConfigMixin):
+    """Everything that defines a training run, as saved in ``run.json``."""
+
+    preset: str = "deep"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        if not isinstance(data, dict):
+            raise AekitError(f"RunConfig: expected a JSON object; got {type(data).__name__}")
+        parts = {"model": ModelConfig, "objective": ObjectiveConfig, "train": TrainConfig, "data": DataConfig}
+        unknown = sorted(set(data) - set(parts) - {"preset"})
+        if unknown:
+            raise AekitError(f"RunConfig: unknown key(s) {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {k: parts[k].from_dict(data[k]) for k in parts if k in data}
+        if "preset" in data:
+            kwargs["preset"] = data["preset"]
+        return cls(**kwargs)

@@ -1,0 +1,172 @@
+"""``load_dataset`` / ``load_split``: one entry point for built-in names, folders and array files.
+
+    name ──► built-in?  ──► builtin.load_builtin ─┐        (official train/test, checksums)
+         └─► folder?    ──► folders.load_folder ──┼─► convert ─► splits.make_splits ─► Splits
+         └─► .npy/.npz? ──► arrays.load_array_file┘   (channels, size)   (seeded val/test)
+
+A built-in name wins over a same-named folder in the working directory; write ``./mnist`` to mean
+the folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aekit.data.arrays import load_array_file
+from aekit.data.builtin import load_builtin
+from aekit.data.convert import check_channels, parse_size, resize_images, to_channels
+from aekit.data.download import hash_file
+from aekit.data.folders import load_folder
+from aekit.data.imageset import ImageSet, Splits
+from aekit.data.registry import BUILTINS, canonical_name
+from aekit.data.splits import check_fraction, make_splits
+from aekit.errors import AekitError
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def load_dataset(
+    name: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    download: bool = True,
+    limit: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    progress: bool = True,
+) -> Splits:
+    """Load a dataset and split it into train / val / test.
+
+    Args:
+        name: A built-in name (see :func:`aekit.data.dataset_names`), a folder of images
+            (optionally one sub-folder per class), or a ``.npy`` / ``.npz`` file.
+        data_dir: Where built-in datasets live (``--data-dir``); default ``$AEKIT_DATA``, else
+            ``~/.cache/aekit/data``. Files are looked for in ``<data_dir>/<name>/`` and in
+            ``data_dir`` itself.
+        val_fraction: Share of the training images held out for validation (seeded).
+        test_fraction: Share of all images drawn as test when the source has no test split.
+        seed: Seed of every random draw; the same seed gives the same splits.
+        download: Download missing built-in files (never when ``AEKIT_OFFLINE=1``).
+        limit: Keep only the first ``limit`` training images after the seeded shuffle.
+        image_size: Resize to this ``(H, W)`` (or square int); required for folders of
+            mixed sizes.
+        channels: Force 1 (grayscale) or 3 (RGB) channels.
+        progress: Show download progress bars.
+
+    Returns:
+        The splits, with ``info`` describing source, verified files, sizes and seed.
+
+    Raises:
+        AekitError: Unknown name, missing or corrupt files, bad arguments.
+    """
+    sets, info, display = _load_sets(name, ("train", "test"), data_dir=data_dir,
+                                     download=download, progress=progress,
+                                     size=parse_size(image_size), channels=check_channels(channels),
+                                     fractions=(val_fraction, test_fraction))
+    pool = sets.get("train", sets.get("all"))
+    train, val, test = make_splits(pool, test=sets.get("test"), val=sets.get("val"),
+                                   val_fraction=val_fraction, test_fraction=test_fraction,
+                                   seed=seed, limit=limit)
+    info.update(
+        splits={"train": len(train), "val": len(val), "test": len(test)},
+        own_test_split="test" in sets,
+        own_val_split="val" in sets,
+        seed=seed,
+        val_fraction=float(val_fraction),
+        test_fraction=None if "test" in sets else float(test_fraction),
+        limit=limit,
+        image_shape=list(train.shape),
+        dtype=str(train.images.dtype),
+        class_names=list(train.class_names) if train.class_names else None,
+    )
+    return Splits(display, train, val, test, info)
+
+
+def load_split(
+    name: str | os.PathLike,
+    split: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    download: bool = True,
+    limit: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    channels: int | None = None,
+    progress: bool = True,
+) -> ImageSet:
+    """Load one split; the same images as ``getattr(load_dataset(...), split)``.
+
+    For a dataset with its own test split, ``split="test"`` reads only the test files, so it
+    works where the training files are missing (KMNIST in the shared data folder).
+
+    Args:
+        name: As for :func:`load_dataset`.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        data_dir: As for :func:`load_dataset`; so are the remaining arguments.
+        val_fraction: See :func:`load_dataset`.
+        test_fraction: See :func:`load_dataset`.
+        seed: See :func:`load_dataset`.
+        download: See :func:`load_dataset`.
+        limit: See :func:`load_dataset`.
+        image_size: See :func:`load_dataset`.
+        channels: See :func:`load_dataset`.
+        progress: See :func:`load_dataset`.
+    """
+    if split not in SPLIT_NAMES:
+        raise AekitError(f"expected split to be one of {', '.join(SPLIT_NAMES)}, got {split!r}")
+    key = canonical_name(str(name)) if isinstance(name, str) else None
+    if split == "test" and key is not None and BUILTINS[key].kind != "sklearn-digits":
+        sets, _, _ = _load_sets(key, ("test",), data_dir=data_dir, download=download,
+                                progress=progress, size=parse_size(image_size),
+                                channels=check_channels(channels),
+                                fractions=(val_fraction, test_fraction))
+        return sets["test"]
+    splits = load_dataset(name, data_dir=data_dir, val_fraction=val_fraction,
+                          test_fraction=test_fraction, seed=seed, download=download, limit=limit,
+                          image_size=image_size, channels=channels, progress=progress)
+    return getattr(splits, split)
+
+
+def _load_sets(name, official, *, data_dir, download, progress, size, channels, fractions):
+    """Read a source's own sets, converted; return ``(sets, info, display_name)``."""
+    for label, value in zip(("val_fraction", "test_fraction"), fractions, strict=True):
+        check_fraction(label, value)  # fail before minutes of I/O, not after
+    key = canonical_name(name) if isinstance(name, str) else None
+    if key is not None:
+        sets, info = load_builtin(BUILTINS[key], official, data_dir=data_dir,
+                                  download=download, progress=progress)
+        display = key
+    else:
+        path = Path(name).expanduser()
+        display = str(name)
+        if path.is_dir():
+            sets = {"all": load_folder(path, size=size, channels=channels)}
+            info = {"source": str(path.resolve()), "files": [], "num_files": len(sets["all"])}
+        elif path.is_file() and path.suffix.lower() in (".npy", ".npz"):
+            sets = load_array_file(path)
+            info = {"source": str(path.resolve()),
+                    "files": [{"name": path.name, "path": str(path.resolve()),
+                               "size": path.stat().st_size, "sha256": hash_file(path, "sha256"),
+                               "verified": False}]}
+        else:
+            what = "a file of another type" if path.exists() else "no such file or folder"
+            raise AekitError(
+                f"expected a built-in dataset ({', '.join(BUILTINS)}), a folder of images or a "
+                f".npy/.npz file, got {str(name)!r} ({what}); check the name or path"
+            )
+    sets = {k: ImageSet(resize_images(to_channels(v.images, channels), size), v.labels,
+                        v.class_names, v.names) for k, v in sets.items()}
+    shapes = {k: v.shape for k, v in sets.items()}
+    if len(set(shapes.values())) > 1:
+        raise AekitError(
+            f"expected every split of {display} to have one image shape, got {shapes}; pass "
+            "image_size and channels to convert them"
+        )
+    info["name"] = display
+    return sets, info, display

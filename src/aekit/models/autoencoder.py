@@ -1,0 +1,117 @@
+"""The one autoencoder class every preset builds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import AekitError
+from .blocks import (
+    auto_hidden_sizes,
+    conv_decoder,
+    conv_encoder,
+    mlp_decoder,
+    mlp_encoder,
+)
+from .latents import DeterministicLatent
+
+
+@dataclass
+class AEOutput:
+    """What a forward pass returns.
+
+    Attributes:
+        x_hat: reconstruction in model space, (B, C, H, W).
+        z: the code, (B, latent_dim).
+        logits: decoder output before the output activation (equals ``x_hat`` when none).
+        posterior: the latent distribution for probabilistic latents, else ``None``.
+    """
+
+    x_hat: torch.Tensor
+    z: torch.Tensor
+    logits: torch.Tensor
+    posterior: Any = None
+
+
+class Autoencoder(nn.Module):
+    """encoder -> latent -> decoder, composed from parts.
+
+    ::
+
+        x (B,C,H,W) ──encoder──▶ h (B,F) ──latent──▶ z (B,k) ──decoder──▶ logits ──σ──▶ x_hat
+
+    Works on tensors in *model space* (scaled and normalised as the recorded preprocessing
+    says); :class:`aekit.Model` is the user-facing wrapper that takes images as users have them.
+    """
+
+    def __init__(self, encoder: nn.Module, latent: nn.Module, decoder: nn.Module,
+                 output_activation: str = "sigmoid", input_shape: tuple[int, ...] | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.latent = latent
+        self.decoder = decoder
+        self.output_activation = output_activation
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise AekitError(
+                f"expected a batch of shape (B, {', '.join(map(str, self.input_shape))}); got {tuple(x.shape)}"
+            )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, k) code; the posterior mean for probabilistic latents in eval mode."""
+        self.check_input(x)
+        z, _ = self.latent(self.encoder(x))
+        return z
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) if self.output_activation == "sigmoid" else logits
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, k) -> (B, C, H, W) reconstruction in model space."""
+        return self.activate(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> AEOutput:
+        self.check_input(x)
+        z, posterior = self.latent(self.encoder(x))
+        logits = self.decode_logits(z)
+        return AEOutput(x_hat=self.activate(logits), z=z, logits=logits, posterior=posterior)
+
+
+def resolved_hidden(config: ModelConfig) -> tuple[int, ...]:
+    """The MLP hidden sizes a config stands for (``"auto"`` expanded)."""
+    if config.hidden == "auto":
+        return auto_hidden_sizes(config.input_size, config.latent_dim)
+    return tuple(int(h) for h in config.hidden)
+
+
+def build_latent(config: ModelConfig) -> nn.Module:
+    if config.latent == "deterministic":
+        return DeterministicLatent(config.latent_dim, config.code_activation)
+    raise AekitError(f"model.latent: no latent named {config.latent!r}")
+
+
+def build_model(config: ModelConfig) -> Autoencoder:
+    """Build the network a :class:`ModelConfig` describes."""
+    latent = build_latent(config)
+    shape = tuple(int(s) for s in config.input_shape)
+    common = dict(act=config.activation, batch_norm=config.batch_norm, dropout=config.dropout)
+    if config.architecture == "mlp":
+        hidden = resolved_hidden(config)
+        encoder = mlp_encoder(shape, hidden, latent.in_features, **common)
+        decoder = mlp_decoder(config.latent_dim, hidden, shape, **common)
+    else:
+        conv = dict(kernel_size=config.kernel_size, **common)
+        encoder = conv_encoder(shape, config.channels, latent.in_features,
+                               downsample=config.downsample, **conv)
+        decoder = conv_decoder(config.latent_dim, config.channels, shape,
+                               upsample=config.upsample, **conv)
+    return Autoencoder(encoder, latent, decoder, config.output_activation, input_shape=shape)

@@ -1,0 +1,75 @@
+"""The autoencoder variants, as data.
+
+Each preset is a partial model config plus a partial objective config (and, rarely, training
+defaults). A new variant costs one entry here; there is no class per variant. The input shape
+is never part of a preset: it comes from the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
+from .errors import AekitError
+
+
+@dataclass(frozen=True)
+class Preset:
+    description: str
+    model: dict[str, Any] = field(default_factory=dict)
+    objective: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "dense": Preset(
+        "shallow: one dense layer each side, ReLU code, sigmoid output, BCE (784→32→784 on MNIST)",
+        model=dict(architecture="mlp", hidden=(), code_activation="relu"),
+        objective=dict(reconstruction="bce"),
+    ),
+    "deep": Preset(
+        "stacked dense layers; hidden sizes given or chosen automatically, linear code",
+        model=dict(architecture="mlp", hidden="auto", activation="relu"),
+        objective=dict(reconstruction="bce"),
+    ),
+    "conv": Preset(
+        "strided conv encoder, transposed-conv decoder, dense bottleneck of size latent_dim",
+        model=dict(architecture="conv", channels=(32, 64), downsample="stride", upsample="transpose"),
+        objective=dict(reconstruction="bce"),
+    ),
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise AekitError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}") from None
+
+
+def build_run_config(
+    preset: str,
+    *,
+    input_shape: tuple[int, int, int] | None = None,
+    model: dict[str, Any] | None = None,
+    objective: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Preset defaults, then the caller's overrides (strings allowed, as typed on a command line)."""
+    spec = get_preset(preset)
+    model_cfg = ModelConfig().with_overrides(**spec.model).with_overrides(**(model or {}))
+    if input_shape is not None:
+        model_cfg = model_cfg.with_overrides(input_shape=tuple(int(s) for s in input_shape))
+    return RunConfig(
+        preset=preset,
+        model=model_cfg,
+        objective=ObjectiveConfig().with_overrides(**spec.objective).with_overrides(**(objective or {})),
+        train=TrainConfig().with_overrides(**spec.train).with_overrides(**(train or {})),
+        data=DataConfig().with_overrides(**(data or {})),
+    )

@@ -1,0 +1,247 @@
+"""Test-set evaluation: the model beside the PCA baseline at the same code size.
+
+Metrics are computed on intensities in [0, 1] after undoing the recorded preprocessing, so
+models trained with and without normalisation compare directly. Conventions are those of
+:mod:`aekit.metrics`: per-pixel MSE and BCE, PSNR of the mean MSE over the set (and the mean
+of per-image PSNRs beside it), SSIM with an 11x11 Gaussian window.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+
+from ..data.imageset import ImageSet
+from ..fileio import atomic_write_json
+from ..io import Model
+from ..metrics import bce_per_sample, mse_per_sample, psnr_from_mse, ssim
+
+CONVENTIONS = {
+    "mse": "mean squared error per pixel, intensities scaled to [0, 1]",
+    "bce": "binary cross-entropy per pixel (nats), reconstruction clamped to [1e-7, 1-1e-7]",
+    "psnr": "10*log10(1 / MSE) of the mean MSE over the set, in dB",
+    "psnr_mean_per_image": "mean over images of each image's PSNR, in dB",
+    "ssim": "mean SSIM (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5, valid region)",
+    "pca": "PCA with as many components as the code has dimensions, fitted on the training and "
+           "validation images; reconstructions clipped to [0, 1]",
+}
+
+
+def to_unit(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) uint8 or [0, 1] float array -> (N, C, H, W) float32 tensor in [0, 1]."""
+    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+
+
+@torch.inference_mode()
+def reconstruct_unit(model: Model, x_unit: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Reconstructions in [0, 1] of inputs in [0, 1], (N, C, H, W), through the recorded preprocessing."""
+    prep, module = model.preprocessing, model.module
+    out = []
+    for start in range(0, x_unit.shape[0], batch_size):
+        xb = prep.batch_to_model(x_unit[start:start + batch_size].to(model.device))
+        out.append(prep.model_to_unit(module(xb).x_hat.float()).cpu())
+    return torch.cat(out)
+
+
+def per_sample_scores(x: torch.Tensor, x_hat: torch.Tensor, chunk: int = 2048) -> dict[str, np.ndarray]:
+    """MSE, BCE and SSIM of each sample, (N,) arrays, computed in chunks."""
+    scores: dict[str, list[torch.Tensor]] = {"mse": [], "bce": [], "ssim": []}
+    for start in range(0, x.shape[0], chunk):
+        a, b = x[start:start + chunk], x_hat[start:start + chunk]
+        scores["mse"].append(mse_per_sample(a, b))
+        scores["bce"].append(bce_per_sample(a, b))
+        scores["ssim"].append(ssim(a, b))
+    return {k: torch.cat(v).double().numpy() for k, v in scores.items()}
+
+
+def aggregate(scores: dict[str, np.ndarray]) -> dict[str, float]:
+    mse = float(scores["mse"].mean())
+    with np.errstate(divide="ignore"):
+        per_image_psnr = 10 * np.log10(1.0 / np.maximum(scores["mse"], 1e-12))
+    return {
+        "mse": mse,
+        "bce": float(scores["bce"].mean()),
+        "psnr": float(psnr_from_mse(mse)),
+        "psnr_mean_per_image": float(per_image_psnr.mean()),
+        "ssim": float(scores["ssim"].mean()),
+    }
+
+
+def fit_pca(train_unit: torch.Tensor, n_components: int, seed: int = 0) -> PCA:
+    flat = train_unit.reshape(train_unit.shape[0], -1).numpy()
+    n_components = min(n_components, *flat.shape)
+    return PCA(n_components=n_components, random_state=seed).fit(flat)
+
+
+def pca_reconstruct(pca: PCA, x_unit: torch.Tensor) -> torch.Tensor:
+    flat = x_unit.reshape(x_unit.shape[0], -1).numpy()
+    recon = pca.inverse_transform(pca.transform(flat)).clip(0.0, 1.0).astype(np.float32)
+    return torch.from_numpy(recon).reshape(x_unit.shape)
+
+
+def evaluate_model(
+    model: Model, test: ImageSet, *, pca_train: ImageSet | None = None, batch_size: int = 1024,
+    keep_pca: bool = False,
+) -> dict[str, Any]:
+    """Score ``model`` on ``test`` (and PCA at the same code size when ``pca_train`` is given).
+
+    Returns a JSON-able dict: ``model`` and ``pca`` metric blocks, ``per_class`` rows when the
+    test set has labels, throughput, and the conventions used. With ``keep_pca`` the fitted
+    PCA is left under the private key ``"_pca"`` (for pictures; not JSON-able).
+    """
+    x = to_unit(test.images)
+    started = time.perf_counter()
+    x_hat = reconstruct_unit(model, x, batch_size)
+    seconds = time.perf_counter() - started
+    scores = per_sample_scores(x, x_hat)
+    result: dict[str, Any] = {
+        "n": int(x.shape[0]),
+        "input_shape": list(model.input_shape),
+        "latent_dim": model.latent_dim,
+        "compression_factor": round(int(np.prod(model.input_shape)) / model.latent_dim, 3),
+        "model": aggregate(scores),
+        "reconstruct_images_per_s": round(x.shape[0] / max(seconds, 1e-9), 1),
+        "conventions": CONVENTIONS,
+    }
+    pca_scores = None
+    if pca_train is not None:
+        pca = fit_pca(to_unit(pca_train.images), model.latent_dim)
+        pca_scores = per_sample_scores(x, pca_reconstruct(pca, x))
+        result["pca"] = {"n_components": int(pca.n_components_), **aggregate(pca_scores)}
+        if keep_pca:
+            result["_pca"] = pca
+    if test.labels is not None:
+        rows = []
+        for label in np.unique(test.labels):
+            mask = test.labels == label
+            row: dict[str, Any] = {"label": int(label)}
+            if test.class_names is not None and int(label) < len(test.class_names):
+                row["name"] = test.class_names[int(label)]
+            row["n"] = int(mask.sum())
+            row.update({k: v for k, v in aggregate({k: s[mask] for k, s in scores.items()}).items()
+                        if k in ("mse", "psnr", "ssim")})
+            if pca_scores is not None:
+                row["pca_mse"] = float(pca_scores["mse"][mask].mean())
+                row["pca_psnr"] = float(psnr_from_mse(row["pca_mse"]))
+            rows.append(row)
+        result["per_class"] = rows
+    return result
+
+
+def sample_indices(test: ImageSet, n: int = 16, seed: int = 0) -> np.ndarray:
+    """A fixed, class-balanced pick of test images for pictures (first of each class, then more)."""
+    if test.labels is None:
+        return np.arange(min(n, len(test)))
+    picked: list[int] = []
+    labels = test.labels
+    for label in np.unique(labels):
+        picked.append(int(np.flatnonzero(labels == label)[0]))
+    rng = np.random.default_rng(seed)
+    rest = np.setdiff1d(np.arange(len(test)), picked)
+    picked += rng.choice(rest, size=max(0, min(n - len(picked), len(rest))), replace=False).tolist()
+    return np.array(sorted(picked[:n]))
+
+
+def format_table(result: dict[str, Any], name: str = "model") -> str:
+    """The human table printed by ``aekit eval``."""
+    rows = [(f"{name} (k={result['latent_dim']})", result["model"])]
+    if "pca" in result:
+        rows.append((f"PCA-{result['pca']['n_components']}", result["pca"]))
+    width = max(len(r[0]) for r in rows) + 2
+    lines = [f"{'':<{width}}{'MSE':>10}{'BCE':>10}{'PSNR dB':>10}{'SSIM':>8}"]
+    for label, m in rows:
+        lines.append(f"{label:<{width}}{m['mse']:>10.5f}{m['bce']:>10.4f}{m['psnr']:>10.2f}{m['ssim']:>8.4f}")
+    lines.append(f"test images: {result['n']}, code {result['latent_dim']} of {int(np.prod(result['input_shape']))} "
+                 f"values ({result['compression_factor']:.1f}x smaller); PSNR is of the mean MSE")
+    return "\n".join(lines)
+
+
+def evaluate_run(model: Model, splits: Any, out: str | Path, *, history: list[dict] | None = None,
+                 log: Any = print) -> dict[str, Any]:
+    """Evaluate on the test split, write ``eval.json``, pictures and ``report.html`` into ``out``."""
+    from .report import write_run_report
+
+    out = Path(out)
+    pca_train = splits.train if len(splits.val) == 0 else ImageSet(
+        images=np.concatenate([splits.train.images, splits.val.images]), labels=None)
+    result = evaluate_model(model, splits.test, pca_train=pca_train, keep_pca=True)
+    result["dataset"] = splits.name
+    result["split"] = "test"
+    write_run_report(out, model, result, splits.test, history=history or [])
+    result.pop("_pca", None)
+    atomic_write_json(out / "eval.json", result)
+    if log is not None:
+        log(format_table(result, model.config.preset))
+        log(f"report: {out / 'report.html'}")
+    return result
+
+
+def run_dir_of(path: str | Path) -> Path | None:
+    """The run folder a path belongs to (the path itself, or the parent of ``RUN/model``)."""
+    path = Path(path)
+    for candidate in (path, path.parent):
+        if (candidate / "run.json").is_file():
+            return candidate
+    return None
+
+
+def evaluate_saved(
+    run_or_model: str | Path, *, dataset: str | None = None, data_dir: str | None = None, split: str = "test",
+    out: str | Path | None = "<run>", device: str = "auto", progress: bool = True,
+) -> dict[str, Any]:
+    """Load a saved model, reload its dataset (or ``dataset``) and evaluate it on ``split``.
+
+    Args:
+        run_or_model: a run folder or a model folder.
+        dataset: evaluate on another dataset with images of the same size.
+        data_dir: where datasets live (default: as recorded, else ``$AEKIT_DATA``).
+        split: ``test`` (default), ``val`` or ``train``.
+        out: folder for ``eval.json``, pictures and ``report.html``; ``"<run>"`` means the run
+            folder when there is one; ``None`` writes nothing.
+        device: where to run the model.
+        progress: show download/read progress.
+    """
+    from dataclasses import replace
+
+    from ..errors import AekitError
+    from ..io import load_model, resolve_device
+    from ..train.callbacks import read_metrics
+    from ..train.run import load_splits
+
+    model = load_model(run_or_model, device=resolve_device(device))
+    data_cfg = model.config.data
+    if dataset is not None:
+        data_cfg = replace(data_cfg, dataset=dataset, limit=None)
+    if data_dir is not None:
+        data_cfg = replace(data_cfg, data_dir=data_dir)
+    splits = load_splits(data_cfg, seed=model.config.train.seed, progress=progress)
+    target: ImageSet = getattr(splits, split)
+    h, w, c = target.shape
+    if (c, h, w) != tuple(model.input_shape):
+        mc, mh, mw = model.input_shape
+        raise AekitError(
+            f"the model expects {mh}x{mw} images with {mc} channel(s); dataset {data_cfg.dataset!r} has "
+            f"{h}x{w} with {c}"
+        )
+    pca_train = splits.train if len(splits.val) == 0 else ImageSet(
+        images=np.concatenate([splits.train.images, splits.val.images]), labels=None)
+    run_dir = run_dir_of(run_or_model)
+    out_dir = (run_dir if out == "<run>" else Path(out)) if out is not None else None
+    result = evaluate_model(model, target, pca_train=pca_train, keep_pca=out_dir is not None)
+    result.update(dataset=splits.name, split=split, preset=model.config.preset)
+    if out_dir is not None:
+        from .report import write_run_report
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        history = read_metrics(run_dir / "metrics.jsonl") if run_dir is not None else []
+        report = write_run_report(out_dir, model, result, target, history=history)
+        result.pop("_pca", None)
+        atomic_write_json(out_dir / "eval.json", result)
+        result["report"] = str(report)
+    return result

@@ -1,0 +1,298 @@
+"""The training loop, as plain functions that know nothing about the model's variant.
+
+Data that fits in memory is held as one tensor on the device and batched by index: no
+per-sample Python, no DataLoader workers. Every source of randomness is seeded, and the
+order of epoch ``e`` depends only on ``(seed, e)``, so a run resumed from a checkpoint
+replays exactly what the uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..config import TrainConfig
+from ..data.preprocess import Preprocessing
+from ..errors import AekitError
+from .callbacks import Callback, EpochProgress
+from .checkpoint import LoadedCheckpoint, TrainState
+
+
+class InMemoryBatches:
+    """Batches of an (N, C, H, W) uint8 or float tensor held on the device, by index.
+
+    Args:
+        data: the whole split, already on the target device.
+        batch_size: samples per batch (the last batch may be smaller).
+        preprocessing: turns stored pixels into model space, per batch, on the device.
+        shuffle: draw a fresh permutation per epoch from ``(seed, epoch)``.
+        seed: base seed of the permutations.
+    """
+
+    def __init__(self, data: torch.Tensor, batch_size: int, preprocessing: Preprocessing, *,
+                 shuffle: bool, seed: int = 0):
+        self.data = data
+        self.batch_size = batch_size
+        self.preprocessing = preprocessing
+        self.shuffle = shuffle
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return math.ceil(self.data.shape[0] / self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.data.shape[0])
+
+    def order(self, epoch: int) -> torch.Tensor:
+        n = self.data.shape[0]
+        if not self.shuffle:
+            return torch.arange(n, device=self.data.device)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(n, generator=gen).to(self.data.device)
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[torch.Tensor]:
+        order = self.order(epoch)
+        for b in range(start_batch, len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield self.preprocessing.batch_to_model(self.data.index_select(0, idx))
+
+
+def autocast_context(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    name, lr, wd = config.optimizer, config.lr, config.weight_decay
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+    raise AekitError(f"train.optimizer: expected adam, adamw, sgd or rmsprop; got {name!r}")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """The LR schedule and when it steps: ``"step"`` (per batch) or ``"epoch"``/``"val"``."""
+    if config.schedule == "cosine":
+        total = max(1, config.epochs * steps_per_epoch)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total), "step"
+    if config.schedule == "step":
+        milestones = sorted({max(1, round(config.epochs * f)) for f in (0.5, 0.75)})
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1), "epoch"
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=3), "val"
+    return None, None
+
+
+@dataclass
+class StepContext:
+    """What the per-step hook sees (used for mid-epoch checkpoints)."""
+
+    epoch: int
+    step_in_epoch: int
+    global_step: int
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def train_one_epoch(
+    model: torch.nn.Module, objective: Any, optimizer: torch.optim.Optimizer, batches: InMemoryBatches, *,
+    epoch: int, state: TrainState, generator: torch.Generator, device: torch.device, precision: str = "fp32",
+    grad_clip: float = 0.0, scheduler: Any = None, scheduler_per_step: bool = False,
+    on_step: Callable[[StepContext], None] | None = None, progress: EpochProgress | None = None,
+) -> dict[str, float]:
+    """One pass over ``batches`` (resuming at ``state.step_in_epoch``); returns mean terms.
+
+    Sums of each term weighted by batch size accumulate in float64 tensors in ``state``, so a
+    checkpoint taken mid-epoch carries them and the resumed epoch reports the same means.
+    """
+    model.train()
+    sums = state.epoch_sums
+    for x in batches.epoch(epoch, start_batch=state.step_in_epoch):
+        with autocast_context(device, precision):
+            terms = objective(model, x, generator=generator, epoch=epoch + state.step_in_epoch / len(batches))
+        loss = terms["loss"]
+        if not torch.isfinite(loss):
+            raise AekitError(
+                f"training diverged: the loss became {loss.item()} at epoch {epoch + 1}, "
+                f"step {state.step_in_epoch + 1}; "
+                "lower the learning rate (--lr) or enable gradient clipping (--set train.grad_clip=1)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if scheduler is not None and scheduler_per_step:
+            scheduler.step()
+        n = x.shape[0]
+        for name, value in terms.items():
+            contrib = value.detach().double() * n
+            sums[name] = sums[name] + contrib.cpu() if name in sums else contrib.cpu()
+        state.epoch_count += n
+        state.step_in_epoch += 1
+        state.global_step += 1
+        if progress is not None:
+            progress.update(n, terms)
+        if on_step is not None:
+            on_step(StepContext(epoch, state.step_in_epoch, state.global_step, terms))
+    means = {name: float(total / max(1, state.epoch_count)) for name, total in sums.items()}
+    state.epoch_sums = {}
+    state.epoch_count = 0
+    state.step_in_epoch = 0
+    return means
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, objective: Any, batches: InMemoryBatches, *, device: torch.device,
+    precision: str = "fp32", seed: int = 0, epoch: float = 0.0,
+) -> dict[str, float]:
+    """Mean loss terms over ``batches`` in eval mode, with a fixed noise seed so epochs compare."""
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed + 7919)
+    sums: dict[str, float] = {}
+    count = 0
+    for x in batches.epoch(0):
+        with autocast_context(device, precision):
+            terms = objective(model, x, generator=generator, epoch=epoch)
+        n = x.shape[0]
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(value) * n
+        count += n
+    model.train(was_training)
+    return {name: total / max(1, count) for name, total in sums.items()}
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]]
+    state: TrainState
+    best_state: dict[str, torch.Tensor]
+
+
+def fit(
+    model: torch.nn.Module, objective: Any, train: InMemoryBatches, val: InMemoryBatches | None,
+    config: TrainConfig, *, device: torch.device, resume_from: LoadedCheckpoint | None = None,
+    save_checkpoint: Callable[..., None] | None = None, on_best: Callable[[dict], None] | None = None,
+    callbacks: tuple[Callback, ...] = (), progress: bool = True, log: Callable[[str], None] | None = print,
+) -> FitResult:
+    """Train for ``config.epochs`` with validation, early stopping, keep-best and checkpoints.
+
+    Args:
+        model: the unwrapped module (checkpoints always store this one, never a compiled wrapper).
+        objective: callable ``(model, x, generator=, epoch=) -> dict of terms with "loss"``.
+        train: training batches. val: validation batches (``None`` uses the training loss).
+        config: epochs, optimizer, schedule, precision, compile, checkpoint cadence, ...
+        device: where ``model`` and the batches live.
+        resume_from: a loaded checkpoint to continue from exactly.
+        save_checkpoint: called as ``save_checkpoint(model=, best_model_state=, optimizer=,
+            scheduler=, generator=, state=)`` at each epoch end (and every
+            ``config.checkpoint_every`` steps).
+        on_best: called with the best weights whenever validation improves (exports the model).
+        callbacks: receive each epoch's metrics record.
+        progress: show a progress bar per epoch.
+        log: one line per epoch (``None`` for silence).
+    """
+    optimizer = make_optimizer(model.parameters(), config)
+    scheduler, scheduler_mode = make_scheduler(optimizer, config, len(train))
+    generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    state = TrainState()
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if resume_from is not None:
+        model.load_state_dict(resume_from.model_state)
+        optimizer.load_state_dict(resume_from.optimizer_state)
+        if scheduler is not None and resume_from.scheduler_state is not None:
+            scheduler.load_state_dict(resume_from.scheduler_state)
+        torch.set_rng_state(resume_from.rng_torch)
+        generator.set_state(resume_from.rng_generator.to(generator.device) if device.type != "cuda"
+                            else resume_from.rng_generator)
+        if resume_from.rng_cuda and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(resume_from.rng_cuda)
+        state = resume_from.state
+        if resume_from.best_state:
+            best_state = resume_from.best_state
+    step_model = torch.compile(model) if config.compile else model
+
+    def checkpoint() -> None:
+        if save_checkpoint is not None:
+            save_checkpoint(model=model, best_model_state=best_state, optimizer=optimizer,
+                            scheduler=scheduler, generator=generator, state=state)
+
+    def on_step(ctx: StepContext) -> None:
+        if config.checkpoint_every and ctx.global_step % config.checkpoint_every == 0 \
+                and ctx.step_in_epoch < len(train):
+            checkpoint()
+
+    history: list[dict[str, Any]] = []
+    for epoch in range(state.epoch, config.epochs):
+        if state.stopped_early:
+            break
+        started = time.perf_counter()
+        bar = EpochProgress(epoch, config.epochs, len(train), start=state.step_in_epoch, enabled=progress)
+        try:
+            train_terms = train_one_epoch(
+                step_model, objective, optimizer, train, epoch=epoch, state=state, generator=generator,
+                device=device, precision=config.precision, grad_clip=config.grad_clip,
+                scheduler=scheduler, scheduler_per_step=scheduler_mode == "step", on_step=on_step, progress=bar,
+            )
+        finally:
+            bar.close()
+        train_seconds = time.perf_counter() - started
+        val_terms = evaluate(model, objective, val, device=device, precision=config.precision,
+                             seed=config.seed, epoch=epoch + 1) if val is not None and val.num_samples else {}
+        if scheduler is not None and scheduler_mode == "epoch":
+            scheduler.step()
+        elif scheduler is not None and scheduler_mode == "val":
+            scheduler.step(val_terms.get("loss", train_terms["loss"]))
+        state.epoch = epoch + 1
+        state.elapsed += time.perf_counter() - started
+        monitored = val_terms.get("loss", train_terms["loss"])
+        improved = monitored < state.best_val
+        if improved:
+            state.best_val, state.best_epoch, state.epochs_since_best = monitored, epoch + 1, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            state.epochs_since_best += 1
+        if config.early_stopping and state.epochs_since_best >= config.early_stopping:
+            state.stopped_early = True
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": state.global_step}
+        record.update({f"train/{k}": v for k, v in train_terms.items()})
+        record.update({f"val/{k}": v for k, v in val_terms.items()})
+        record.update({
+            "lr": optimizer.param_groups[0]["lr"],
+            "epoch_seconds": round(train_seconds, 4),
+            "samples_per_s": round(train.num_samples / max(train_seconds, 1e-9), 1),
+            "best": improved,
+        })
+        history.append(record)
+        for cb in callbacks:
+            cb.on_epoch_end(record)
+        if improved and on_best is not None:
+            on_best(best_state)
+        checkpoint()
+        if log is not None:
+            val_text = f"  val {val_terms['loss']:.5f}" if val_terms else ""
+            log(
+                f"epoch {epoch + 1}/{config.epochs}  train {train_terms['loss']:.5f}{val_text}"
+                f"{'  *best' if improved else ''}  {train_seconds:.1f}s  "
+                f"{record['samples_per_s']:,.0f} samples/s"
+            )
+        if state.stopped_early and log is not None:
+            log(f"early stopping: no better validation loss for {config.early_stopping} epochs "
+                f"(best {state.best_val:.5f} at epoch {state.best_epoch})")
+    for cb in callbacks:
+        cb.on_train_end()
+    return FitResult(history=history, state=state, best_state=best_state)

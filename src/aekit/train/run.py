@@ -1,0 +1,301 @@
+"""A training run end to end: config -> data -> model -> fit -> export -> evaluate -> report.
+
+::
+
+    RUN/
+      run.json                  the full RunConfig, preprocessing, data provenance, status
+      metrics.jsonl             one record per epoch (every loss term, lr, throughput)
+      checkpoints/last.safetensors   resumable state, rewritten atomically every epoch
+      model/                    the exported best model (config.json + model.safetensors)
+      eval.json, report.html, *.png  written by the evaluation at the end
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._version import __version__
+from ..config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig, auto_epochs
+from ..data.preprocess import Preprocessing
+from ..errors import AekitError
+from ..fileio import atomic_write_json
+from ..io import Model, resolve_device, save_model
+from ..models import build_model
+from ..objectives import build_objective
+from ..presets import build_run_config
+from .callbacks import MetricsFile, make_trackers, read_metrics
+from .checkpoint import load_checkpoint, save_checkpoint
+from .loop import InMemoryBatches, fit
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = Path("checkpoints") / "last.safetensors"
+MODEL_DIR = "model"
+RUN_FORMAT_VERSION = 1
+
+_SECTIONS = {"model": ModelConfig, "objective": ObjectiveConfig, "train": TrainConfig, "data": DataConfig}
+
+
+def route_overrides(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Send flat keyword overrides (``latent_dim=32, epochs=5``) to the config that owns them.
+
+    Dotted keys (``"model.hidden"``) name the section explicitly.
+    """
+    routed: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    owners: dict[str, str] = {}
+    for section, cls in _SECTIONS.items():
+        for f in cls.__dataclass_fields__:
+            owners.setdefault(f, section)
+    for key, value in overrides.items():
+        if "." in key:
+            section, field = key.split(".", 1)
+            if section not in _SECTIONS:
+                raise AekitError(f"unknown config section {section!r} in {key!r}; valid: {', '.join(_SECTIONS)}")
+            routed[section][field] = value
+        elif key in owners:
+            routed[owners[key]][key] = value
+        else:
+            raise AekitError(f"unknown option {key!r}; valid options: {', '.join(sorted(owners))}")
+    return routed
+
+
+def _fingerprint(run: RunConfig) -> str:
+    """What must not change between a run and its resumption (epochs and device may)."""
+    data = run.to_dict()
+    for key in ("epochs", "device", "threads", "early_stopping"):
+        data["train"].pop(key, None)
+    data["data"].pop("data_dir", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) array -> contiguous (N, C, H, W) tensor of the same dtype."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def default_dataset(data_dir: str | None) -> str:
+    """MNIST when its files are found locally, else scikit-learn's bundled digits."""
+    from ..data import resolve_data_dir
+
+    root = resolve_data_dir(data_dir)
+    for folder in (root / "mnist", root):
+        if (folder / "train-images-idx3-ubyte.gz").is_file() and (folder / "t10k-images-idx3-ubyte.gz").is_file():
+            return "mnist"
+    return "digits"
+
+
+def load_splits(data: DataConfig, *, seed: int, progress: bool = True):
+    from ..data import load_dataset
+
+    size = data.image_size
+    if size is not None and len(size) == 1:
+        size = (size[0], size[0])
+    return load_dataset(
+        data.dataset, data_dir=data.data_dir, val_fraction=data.val_fraction, test_fraction=data.test_fraction,
+        seed=seed, limit=data.limit, image_size=size, channels=data.image_channels, progress=progress,
+    )
+
+
+def default_run_dir(preset: str, dataset: str) -> Path:
+    base = Path("runs") / f"{preset}-{Path(dataset).stem}"
+    candidate, n = base, 2
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}-{n}")
+        n += 1
+    return candidate
+
+
+def _write_run_file(out: Path, run: RunConfig, preprocessing: Preprocessing, data_info: dict, **status) -> None:
+    path = out / RUN_FILE
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    record = {
+        "format_version": RUN_FORMAT_VERSION,
+        "aekit_version": __version__,
+        "created": previous.get("created", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "config": run.to_dict(),
+        "preprocessing": preprocessing.to_dict(),
+        "data_info": data_info,
+        "status": {**previous.get("status", {}), **status},
+    }
+    atomic_write_json(path, record)
+
+
+def read_run_file(run_dir: str | os.PathLike) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise AekitError(f"{run_dir} is not an aekit run folder: no {RUN_FILE} in it")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise AekitError(f"{path} is corrupt ({err})") from None
+    if record.get("format_version") != RUN_FORMAT_VERSION:
+        raise AekitError(
+            f"{path} has run format version {record.get('format_version')!r}; this aekit reads {RUN_FORMAT_VERSION}"
+        )
+    return record
+
+
+def train(
+    preset: str = "deep", *, dataset: str | None = None, out: str | os.PathLike | None = None,
+    resume: bool = False, overwrite: bool = False, progress: bool = True, evaluate: bool = True,
+    trackers: tuple[str, ...] = (), log: Any = print, **overrides: Any,
+) -> Model:
+    """Train an autoencoder and write a run folder; returns the trained :class:`~aekit.Model`.
+
+    Args:
+        preset: a name from :data:`aekit.presets.PRESETS` (``dense``, ``deep``, ``conv``, ...).
+        dataset: built-in dataset name or a path (default: MNIST if found locally, else digits).
+        out: the run folder (default ``runs/<preset>-<dataset>``, numbered if taken).
+        resume: continue the run in ``out`` from its last checkpoint; only ``epochs`` (to
+            train longer), ``device``, ``threads`` and ``data_dir`` may be overridden.
+        overwrite: replace an existing run folder instead of refusing.
+        progress: show progress bars.
+        evaluate: evaluate on the test split and write ``eval.json`` and ``report.html``.
+        trackers: any of ``"tensorboard"``, ``"wandb"`` (offline).
+        log: where per-epoch lines go (``None`` for silence).
+        **overrides: config fields by name (``latent_dim=16``, ``epochs=5``, ``lr=3e-3``,
+            ``hidden=(512, 256)``), or dotted (``"model.activation": "elu"``).
+
+    Example:
+        >>> model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
+        >>> codes = model.encode(images_uint8)
+    """
+    if resume:
+        if out is None:
+            raise AekitError("resume needs the run folder: aekit train --resume RUN")
+        return resume_run(out, progress=progress, evaluate=evaluate, trackers=trackers, log=log, **overrides)
+    routed = route_overrides(overrides)
+    if dataset is not None:
+        routed["data"]["dataset"] = dataset
+    run = build_run_config(preset, model=routed["model"], objective=routed["objective"], train=routed["train"],
+                           data=routed["data"])
+    if run.data.dataset == "default":
+        run = replace(run, data=replace(run.data, dataset=default_dataset(run.data.data_dir)))
+    out = Path(out) if out is not None else default_run_dir(preset, run.data.dataset)
+    if (out / RUN_FILE).exists() or (out / MODEL_DIR).exists():
+        if not overwrite:
+            raise AekitError(
+                f"{out} already holds a run; continue it with --resume, pick another --out, or pass --overwrite"
+            )
+        for name in (RUN_FILE, METRICS_FILE, "checkpoints", MODEL_DIR):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    if log is not None:
+        log(f"loading dataset {run.data.dataset!r} ...")
+    splits = load_splits(run.data, seed=run.train.seed, progress=progress)
+    preprocessing = Preprocessing.fit(splits.train.images, normalize=run.data.normalize)
+    run = replace(run, model=run.model.with_overrides(input_shape=preprocessing.input_shape))
+    if run.train.epochs == 0:
+        run = replace(run, train=replace(run.train, epochs=auto_epochs(len(splits.train))))
+        if log is not None:
+            log(f"epochs not given: training {run.train.epochs} epochs ({len(splits.train)} training images)")
+    if run.data.normalize and run.model.output_activation == "sigmoid":
+        raise AekitError(
+            "data.normalize=true standardises inputs, which a sigmoid output cannot reproduce; "
+            "also set model.output_activation=none and objective.reconstruction=mse"
+        )
+    build_objective(run.objective, run.model)  # validate before creating anything on disk
+    out.mkdir(parents=True, exist_ok=True)
+    _write_run_file(out, run, preprocessing, splits.info, state="running", epochs_done=0)
+    return _execute(out, run, splits, preprocessing, resume=False, progress=progress, evaluate=evaluate,
+                    trackers=trackers, log=log)
+
+
+def resume_run(
+    run_dir: str | os.PathLike, *, progress: bool = True, evaluate: bool = True,
+    trackers: tuple[str, ...] = (), log: Any = print, **overrides: Any,
+) -> Model:
+    """Continue a run from ``checkpoints/last.safetensors`` exactly where it stopped."""
+    out = Path(run_dir)
+    record = read_run_file(out)
+    run = RunConfig.from_dict(record["config"])
+    allowed = {"epochs", "device", "threads", "data_dir", "train.epochs", "train.device", "train.threads",
+               "data.data_dir"}
+    refused = sorted(set(overrides) - allowed)
+    if refused:
+        raise AekitError(
+            f"cannot change {', '.join(refused)} when resuming (it would no longer be the same run); "
+            "only epochs, device, threads and data_dir may change"
+        )
+    routed = route_overrides(overrides)
+    run = replace(run, train=run.train.with_overrides(**routed["train"]),
+                  data=run.data.with_overrides(**routed["data"]))
+    splits = load_splits(run.data, seed=run.train.seed, progress=progress)
+    preprocessing = Preprocessing.fit(splits.train.images, normalize=run.data.normalize)
+    if preprocessing.to_dict() != record["preprocessing"]:
+        raise AekitError(
+            f"the data loaded now differs from the data {out} was trained on (preprocessing "
+            f"{preprocessing.to_dict()} vs recorded {record['preprocessing']}); check --data-dir"
+        )
+    _write_run_file(out, run, preprocessing, splits.info, state="running")
+    return _execute(out, run, splits, preprocessing, resume=True, progress=progress, evaluate=evaluate,
+                    trackers=trackers, log=log)
+
+
+def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *, resume: bool, progress: bool,
+             evaluate: bool, trackers: tuple[str, ...], log: Any) -> Model:
+    device = resolve_device(run.train.device)
+    if run.train.threads:
+        torch.set_num_threads(run.train.threads)
+    torch.manual_seed(run.train.seed)
+    module = build_model(run.model).to(device)
+    objective = build_objective(run.objective, run.model)
+    fingerprint = _fingerprint(run)
+    checkpoint_path = out / CHECKPOINT_FILE
+    resume_from = None
+    metrics = MetricsFile(out / METRICS_FILE)
+    if resume:
+        resume_from = load_checkpoint(checkpoint_path)
+        if resume_from.fingerprint != fingerprint:
+            raise AekitError(f"{checkpoint_path} belongs to a different configuration than {out / RUN_FILE}")
+        metrics.truncate_after(resume_from.state.epoch)
+        if resume_from.state.epoch >= run.train.epochs or resume_from.state.stopped_early:
+            if log is not None:
+                log(f"{out} already finished {resume_from.state.epoch} epochs; pass --epochs N to train longer")
+    elif checkpoint_path.exists():
+        checkpoint_path.unlink()
+    train_batches = InMemoryBatches(images_to_tensor(splits.train.images).to(device), run.train.batch_size,
+                                    preprocessing, shuffle=True, seed=run.train.seed)
+    val_batches = InMemoryBatches(images_to_tensor(splits.val.images).to(device), max(run.train.batch_size, 1024),
+                                  preprocessing, shuffle=False) if len(splits.val) else None
+    data_info = splits.info
+
+    def export(best_state: dict[str, torch.Tensor]) -> None:
+        best = build_model(run.model)
+        best.load_state_dict(best_state)
+        save_model(Model(best, preprocessing, run, data_info=data_info), out / MODEL_DIR)
+
+    def checkpoint(**kwargs: Any) -> None:
+        save_checkpoint(checkpoint_path, fingerprint=fingerprint, **kwargs)
+
+    callbacks = [metrics, *make_trackers(tuple(trackers), out, run.to_dict())]
+    if log is not None:
+        n_params = sum(p.numel() for p in module.parameters())
+        log(f"training {run.preset} on {run.data.dataset}: {len(splits.train)} train / {len(splits.val)} val images, "
+            f"{n_params:,} parameters, device {device}, run folder {out}")
+    result = fit(module, objective, train_batches, val_batches, run.train, device=device, resume_from=resume_from,
+                 save_checkpoint=checkpoint, on_best=export, callbacks=tuple(callbacks), progress=progress, log=log)
+    module.load_state_dict(result.best_state)
+    model = Model(module, preprocessing, run, path=out / MODEL_DIR, data_info=data_info)
+    save_model(model, out / MODEL_DIR)
+    _write_run_file(out, run, preprocessing, data_info, state="finished", epochs_done=result.state.epoch,
+                    best_epoch=result.state.best_epoch, best_val_loss=result.state.best_val,
+                    stopped_early=result.state.stopped_early, train_seconds=round(result.state.elapsed, 2))
+    if evaluate:
+        from ..tasks.evaluate import evaluate_run
+
+        evaluate_run(model, splits, out, history=read_metrics(out / METRICS_FILE), log=log)
+    return model

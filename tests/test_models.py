@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+from aekit.config import ModelConfig
+from aekit.models import auto_hidden_sizes, build_model, resolved_hidden
+
+
+def test_auto_hidden_sizes_follow_the_design_rule():
+    assert auto_hidden_sizes(784, 16) == (64,)  # the example in DESIGN.md
+    assert auto_hidden_sizes(784, 32) == (128,)
+    assert auto_hidden_sizes(784, 2) == (32, 8)
+    assert auto_hidden_sizes(3072, 64) == (256,)
+    assert auto_hidden_sizes(64, 32) == ()
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 31, 17), (1, 8, 8), (2, 5, 9)])
+@pytest.mark.parametrize("down, up", [("stride", "transpose"), ("pool", "nearest")])
+def test_conv_autoencoder_any_size_and_channels(shape, down, up):
+    cfg = ModelConfig(architecture="conv", input_shape=shape, latent_dim=6, channels=(4, 8, 8),
+                      downsample=down, upsample=up)
+    model = build_model(cfg).eval()
+    x = torch.rand(3, *shape)
+    out = model(x)
+    assert out.x_hat.shape == x.shape
+    assert out.z.shape == (3, 6)
+    assert out.x_hat.min() >= 0 and out.x_hat.max() <= 1
+    # encode and decode work on their own and agree with forward
+    torch.testing.assert_close(model.decode(model.encode(x)), out.x_hat)
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid"])
+def test_every_activation_builds(act):
+    model = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden=(16,), activation=act))
+    assert model(torch.rand(2, 1, 8, 8)).x_hat.shape == (2, 1, 8, 8)
+
+
+def test_dense_preset_is_one_layer_each_side():
+    cfg = ModelConfig(hidden=(), code_activation="relu", latent_dim=32)
+    model = build_model(cfg)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 32), (32, 784)]
+    assert (model.encode(torch.rand(4, 1, 28, 28)) >= 0).all()  # ReLU code
+
+
+def test_resolved_hidden_given_and_auto():
+    assert resolved_hidden(ModelConfig(hidden=(512, 256))) == (512, 256)
+    assert resolved_hidden(ModelConfig(hidden="auto", latent_dim=16)) == (64,)
+
+
+def test_output_activation_none_gives_unbounded_outputs():
+    model = build_model(ModelConfig(input_shape=(1, 4, 4), latent_dim=2, hidden=(), output_activation="none"))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(3.0)
+    assert model(torch.ones(1, 1, 4, 4)).x_hat.max() > 1
