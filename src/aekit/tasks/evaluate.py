@@ -32,6 +32,11 @@ CONVENTIONS = {
 }
 
 
+# Further evaluations (latent diagnostics, likelihoods, ...): functions
+# ``(model, test, x_unit, result) -> None`` that add their own keys to ``result``.
+EXTRA_EVALUATIONS: list = []
+
+
 def to_unit(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, C) uint8 or [0, 1] float array -> (N, C, H, W) float32 tensor in [0, 1]."""
     t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
@@ -116,6 +121,8 @@ def evaluate_model(
         result["pca"] = {"n_components": int(pca.n_components_), **aggregate(pca_scores)}
         if keep_pca:
             result["_pca"] = pca
+    for extra in EXTRA_EVALUATIONS:
+        extra(model, test, x, result)
     if test.labels is not None:
         rows = []
         for label in np.unique(test.labels):

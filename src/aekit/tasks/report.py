@@ -14,6 +14,11 @@ from ..viz import Report, comparison_grid, plot_history, save_png
 from .summary import summary_text
 
 
+# Further report sections: functions ``(report, model, result, test, out_dir) -> None``, called
+# after the reconstructions, in order (latent diagnostics, samples, manifolds, ...).
+EXTRA_SECTIONS: list = []
+
+
 def _fmt_seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.1f} s"
 
@@ -74,6 +79,9 @@ def write_run_report(out: Path, model: Model, result: dict[str, Any], test: Imag
     report.heading("Reconstructions")
     save_png(out / "reconstructions.png", reconstruction_picture(model, test, result))
     report.image(out / "reconstructions.png", caption="fixed test images (one per class first)")
+
+    for section in EXTRA_SECTIONS:
+        section(report, model, result, test, out)
 
     if result.get("per_class"):
         report.heading("Per class")
