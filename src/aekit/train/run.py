@@ -231,11 +231,17 @@ def resume_run(
             "only epochs, device, threads and data_dir may change"
         )
     routed = route_overrides(overrides)
+    planned = run.train.epochs
     run = replace(run, train=run.train.with_overrides(**routed["train"]),
                   data=run.data.with_overrides(**routed["data"]))
+    if run.train.epochs != planned and run.train.schedule in ("cosine", "step"):
+        raise AekitError(
+            f"cannot change epochs of {out}: its {run.train.schedule} learning-rate schedule was planned for "
+            f"{planned} epochs; start a new run instead"
+        )
     splits = load_splits(run.data, seed=run.train.seed, progress=progress)
     preprocessing = Preprocessing.fit(splits.train.images, normalize=run.data.normalize)
-    if preprocessing.to_dict() != record["preprocessing"]:
+    if preprocessing != Preprocessing.from_dict(record["preprocessing"]):
         raise AekitError(
             f"the data loaded now differs from the data {out} was trained on (preprocessing "
             f"{preprocessing.to_dict()} vs recorded {record['preprocessing']}); check --data-dir"
