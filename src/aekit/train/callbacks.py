@@ -133,13 +133,21 @@ class WandbTracker(Callback):
         self.run.finish()
 
 
+TRACKERS = ("tensorboard", "wandb")
+
+
+def check_trackers(names: tuple[str, ...]) -> None:
+    unknown = [n for n in names if n not in TRACKERS]
+    if unknown:
+        raise AekitError(f"unknown tracker {unknown[0]!r}; valid trackers: {', '.join(TRACKERS)}")
+
+
 def make_trackers(names: tuple[str, ...], run_dir: Path, config: dict[str, Any]) -> list[Callback]:
+    check_trackers(names)
     trackers: list[Callback] = []
     for name in names:
         if name == "tensorboard":
             trackers.append(TensorBoardTracker(run_dir))
-        elif name == "wandb":
-            trackers.append(WandbTracker(run_dir, config, name=run_dir.name))
         else:
-            raise AekitError(f"unknown tracker {name!r}; valid trackers: tensorboard, wandb")
+            trackers.append(WandbTracker(run_dir, config, name=run_dir.name))
     return trackers

@@ -33,7 +33,7 @@ from ..io import Model, resolve_device, save_model
 from ..models import build_model
 from ..objectives import build_objective
 from ..presets import build_run_config
-from .callbacks import MetricsFile, make_trackers, read_metrics
+from .callbacks import MetricsFile, check_trackers, make_trackers, read_metrics
 from .checkpoint import load_checkpoint, save_checkpoint
 from .loop import InMemoryBatches, fit
 
@@ -174,6 +174,7 @@ def train(
         if out is None:
             raise AekitError("resume needs the run folder: aekit train --resume RUN")
         return resume_run(out, progress=progress, evaluate=evaluate, trackers=trackers, log=log, **overrides)
+    check_trackers(tuple(trackers))
     routed = route_overrides(overrides)
     if dataset is not None:
         routed["data"]["dataset"] = dataset
