@@ -13,7 +13,6 @@ from ..io import Model
 from ..viz import Report, comparison_grid, plot_history, save_png
 from .summary import summary_text
 
-
 # Further report sections: functions ``(report, model, result, test, out_dir) -> None``, called
 # after the reconstructions, in order (latent diagnostics, samples, manifolds, ...).
 EXTRA_SECTIONS: list = []
