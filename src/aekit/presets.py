@@ -38,6 +38,31 @@ PRESETS: dict[str, Preset] = {
         model=dict(architecture="conv", channels=(32, 64), downsample="stride", upsample="transpose"),
         objective=dict(reconstruction="bce"),
     ),
+    "denoising": Preset(
+        "deep (stacked dense) trained to undo noise: fresh Gaussian noise (sigma 0.5) on every batch, "
+        "clean target; --noise picks another",
+        model=dict(architecture="mlp", hidden="auto", activation="relu"),
+        objective=dict(reconstruction="bce", corruption=("gaussian:0.5",)),
+    ),
+    "conv-denoising": Preset(
+        "fully convolutional denoiser: conv stages, a spatial code (latent_dim channels per position), "
+        "Gaussian noise sigma 0.5; --set model.bottleneck=dense for a real bottleneck",
+        model=dict(architecture="conv", channels=(32, 64), bottleneck="spatial", latent_dim=32,
+                   downsample="stride", upsample="transpose"),
+        objective=dict(reconstruction="bce", corruption=("gaussian:0.5",)),
+    ),
+    "sparse": Preset(
+        "shallow dense with a ReLU code and an L1 penalty on it (objective.l1); "
+        "KL to a target rate with model.code_activation=sigmoid and objective.sparsity",
+        model=dict(architecture="mlp", hidden=(), code_activation="relu"),
+        objective=dict(reconstruction="bce", l1=1e-4),
+    ),
+    "contractive": Preset(
+        "shallow dense with a sigmoid code and the penalty lambda*||dz/dx||_F^2 (closed form here; "
+        "exact batched VJPs for deeper encoders)",
+        model=dict(architecture="mlp", hidden=(), code_activation="sigmoid"),
+        objective=dict(reconstruction="bce", contractive=0.01),
+    ),
 }
 
 

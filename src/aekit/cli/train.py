@@ -13,6 +13,8 @@ _FLAGS = {
     "channels": ("channels", "conv channels per stage, e.g. 32,64"),
     "activation": ("activation", "relu, leaky_relu, elu, celu, gelu, tanh, sigmoid"),
     "loss": ("reconstruction", "reconstruction loss: bce or mse"),
+    "noise": ("corruption", "corrupt each training batch (clean target), e.g. gaussian:0.5, salt_pepper:0.3, "
+                            "masking:0.25, blocks:10, speckle:0.4; chain with + (gaussian:0.3+masking:0.2); none"),
     "epochs": ("epochs", "passes over the training data (default: 20, more on small datasets)"),
     "batch_size": ("batch_size", "samples per step (default 256)"),
     "lr": ("lr", "learning rate (default 1e-3)"),
@@ -82,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = value
+    if args.noise is not None:
+        overrides["corruption"] = "" if args.noise.lower() == "none" else args.noise.replace("+", ",")
     if args.normalize:
         overrides["normalize"] = "true"
     if args.compile:

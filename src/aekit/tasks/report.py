@@ -11,12 +11,12 @@ import numpy as np
 from ..data.imageset import ImageSet
 from ..io import Model
 from ..viz import Report, comparison_grid, plot_history, save_png
+from .latent import latent_section
 from .summary import summary_text
-
 
 # Further report sections: functions ``(report, model, result, test, out_dir) -> None``, called
 # after the reconstructions, in order (latent diagnostics, samples, manifolds, ...).
-EXTRA_SECTIONS: list = []
+EXTRA_SECTIONS: list = [latent_section]
 
 
 def _fmt_seconds(seconds: float) -> str:
