@@ -156,6 +156,13 @@ def sample_indices(test: ImageSet, n: int = 16, seed: int = 0) -> np.ndarray:
     return np.array(sorted(picked[:n]))
 
 
+def size_ratio_text(compression_factor: float) -> str:
+    """``"24.5x smaller"``, or ``"2.0x larger"`` for an overcomplete (e.g. spatial) code."""
+    if compression_factor >= 1:
+        return f"{compression_factor:.1f}x smaller"
+    return f"{1 / compression_factor:.1f}x larger"
+
+
 def format_table(result: dict[str, Any], name: str = "model") -> str:
     """The human table printed by ``aekit eval``."""
     rows = [(f"{name} (k={result['latent_dim']})", result["model"])]
@@ -166,7 +173,7 @@ def format_table(result: dict[str, Any], name: str = "model") -> str:
     for label, m in rows:
         lines.append(f"{label:<{width}}{m['mse']:>10.5f}{m['bce']:>10.4f}{m['psnr']:>10.2f}{m['ssim']:>8.4f}")
     lines.append(f"test images: {result['n']}, code {result['latent_dim']} of {int(np.prod(result['input_shape']))} "
-                 f"values ({result['compression_factor']:.1f}x smaller); PSNR is of the mean MSE")
+                 f"values ({size_ratio_text(result['compression_factor'])}); PSNR is of the mean MSE")
     if "latent" in result:
         lines.append(latent_summary_line(result["latent"]))
     return "\n".join(lines)
