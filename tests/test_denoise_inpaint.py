@@ -43,7 +43,7 @@ def test_denoise_writes_same_size_outputs_and_scores_against_the_clean_inputs(mo
     assert main(["denoise", str(model_dir), str(digits), "-o", str(out), "--noise", "gaussian:0.3"]) == 0
     assert "denoised" in capsys.readouterr().out
     names = sorted(p.name for p in out.glob("*.png"))
-    assert names == ["d0.png", "d0_noisy.png", "d1.png", "d1_noisy.png", "d2.png", "d2_noisy.png"]
+    assert names == ["comparison.png", "d0.png", "d0_noisy.png", "d1.png", "d1_noisy.png", "d2.png", "d2_noisy.png"]
     clean = read_images(sorted(digits.glob("*.png"))).images.astype(np.float64) / 255
     noisy = read_images(sorted(out.glob("*_noisy.png"))).images.astype(np.float64) / 255
     assert noisy.shape == clean.shape and not np.array_equal(noisy, clean)
@@ -66,7 +66,7 @@ def test_denoise_with_a_reference_and_without(model_dir, digits, tmp_path):
     assert metrics["input"]["psnr"] == float("inf") and metrics["output"]["psnr"] < 60
     plain = tmp_path / "plain"
     assert main(["denoise", str(model_dir), str(digits / "d0.png"), "-o", str(plain)]) == 0
-    assert [p.name for p in plain.iterdir()] == ["d0.png"]
+    assert sorted(p.name for p in plain.iterdir()) == ["comparison.png", "d0.png"]
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -89,6 +89,7 @@ def test_inpaint_keeps_known_pixels_and_scores_only_the_hole(model_dir, digits, 
     assert main(["inpaint", str(model_dir), str(digits), "--box", "2,3,5,4", "-o", str(out)]) == 0
     clean = read_images(sorted(digits.glob("*.png"))).images
     filled = read_images([out / f"d{i}.png" for i in range(3)]).images
+    assert (out / "comparison.png").stat().st_size > 500
     hole = box_mask(12, 12, (2, 3, 5, 4))
     assert hole.sum() == 20 and hole[3:7, 2:7].all()
     assert np.array_equal(filled[:, ~hole], clean[:, ~hole])  # every known pixel kept exactly
@@ -200,3 +201,10 @@ def test_noisy_training_resumes_bit_for_bit(blobs_npy, tmp_path):
     for (name, a), (_, b) in zip(straight.module.state_dict().items(), resumed.module.state_dict().items(),
                                  strict=True):
         assert torch.equal(a, b), name
+
+
+def test_the_comparison_picture_never_overwrites_an_output(tmp_path):
+    from aekit.tasks.denoise import free_name
+
+    assert free_name(tmp_path, "comparison", {"d0"}) == tmp_path / "comparison.png"
+    assert free_name(tmp_path, "comparison", {"comparison", "comparison_1"}) == tmp_path / "comparison_2.png"

@@ -45,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"wrote {len(result['written'])} image(s) to {args.out}")
+    noisy = sum(1 for p in result["written"] if p.endswith("_noisy.png"))
+    print(f"wrote {len(result['written']) - noisy} denoised image(s)"
+          + (f" and their {noisy} noisy input(s)" if noisy else "") + f" to {args.out}")
     metrics = result.get("metrics")
     if metrics:
         a, b = metrics["input"], metrics["output"]

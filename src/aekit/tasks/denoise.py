@@ -26,6 +26,7 @@ from ..fileio import atomic_write_json
 from ..io import Model
 from ..metrics import mse_per_sample, psnr_from_mse, ssim
 from ..objectives.corruptions import corrupt_images, parse_corruptions
+from ..viz import comparison_grid, save_png
 from .evaluate import reconstruct_unit, to_unit
 from .reconstruct import read_inputs, write_outputs
 
@@ -72,6 +73,14 @@ def evaluate_denoising(model: Model, clean: Any, noise: str | Sequence[str], *, 
             "model": strip(quality(x, out))}
 
 
+def free_name(folder: Path, stem: str, taken: set[str]) -> Path:
+    """``folder/stem.png``, numbered if an output already uses that name."""
+    name, n = stem, 1
+    while name in taken:
+        name, n = f"{stem}_{n}", n + 1
+    return folder / f"{name}.png"
+
+
 def denoise_files(
     model: Model, paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
     noise: str | Sequence[str] | None = None, reference: Sequence[str | os.PathLike] | None = None,
@@ -88,8 +97,10 @@ def denoise_files(
         seed: seeds the noise.
 
     Returns:
-        ``{"written": [...], "metrics": {...}}``; metrics (PSNR/SSIM of the input and of the
-        output against the clean images, overall and per image) only when a reference exists.
+        ``{"written": [...], "comparison": path, "metrics": {...}}``. The comparison picture shows
+        the first 16 images (clean, noisy, denoised; or input, denoised). Metrics (PSNR / SSIM of
+        the input and of the output against the clean images, overall and per image) only when
+        a reference exists.
     """
     if noise and reference:
         raise AekitError("give either --noise (the inputs are clean and get corrupted) or --reference "
@@ -108,7 +119,14 @@ def denoise_files(
     written = write_outputs(images, outputs, out_dir)
     if noise:
         written += write_outputs(images, images.images, out_dir, suffix="_noisy")
-    result: dict[str, Any] = {"written": [str(p) for p in written]}
+    rows = [images.images[:16], outputs[:16]]
+    labels = ["noisy" if clean is not None else "input", "denoised"]
+    if clean is not None:
+        rows.insert(0, clean[:16].permute(0, 2, 3, 1).numpy())
+        labels.insert(0, "clean")
+    picture = free_name(Path(out_dir), "comparison", {Path(p).stem for p in written})
+    save_png(picture, comparison_grid(rows, labels))
+    result: dict[str, Any] = {"written": [str(p) for p in written], "comparison": str(picture)}
     if clean is not None:
         before, after = quality(clean, to_unit(images.images)), quality(clean, to_unit(outputs))
         names = images.names or tuple(f"image_{i:05d}" for i in range(len(images)))

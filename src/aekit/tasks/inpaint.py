@@ -30,6 +30,8 @@ from ..fileio import atomic_write_json
 from ..io import Model
 from ..metrics import psnr_from_mse
 from ..objectives.corruptions import parse_corruption
+from ..viz import comparison_grid, save_png
+from .denoise import free_name
 from .evaluate import reconstruct_unit, to_unit
 from .reconstruct import read_inputs, write_outputs
 
@@ -137,7 +139,8 @@ def inpaint_files(
     mask: str | os.PathLike | None = None, box: str | tuple[int, int, int, int] | None = None,
     reference: Sequence[str | os.PathLike] | None = None, iterations: int = 1,
 ) -> dict[str, Any]:
-    """Inpaint image files; writes ``<name>.png`` (filled) and ``<name>_masked.png`` (the input with the hole).
+    """Inpaint image files; writes ``<name>.png`` (filled), ``<name>_masked.png`` (the input with the
+    hole) and ``comparison.png`` (intact / masked / inpainted, first 16 images).
 
     Metrics on the masked pixels compare the fill with what the inputs held there, or with the
     ``reference`` images when given (the inputs' masked pixels may then be anything).
@@ -157,6 +160,9 @@ def inpaint_files(
     written = write_outputs(images, as_images(filled), out_dir)
     written += write_outputs(images, as_images(x.masked_fill(mt, 0.0)), out_dir, suffix="_masked")
     names = images.names or tuple(f"image_{i:05d}" for i in range(len(images)))
+    picture = free_name(Path(out_dir), "comparison", {Path(p).stem for p in written})
+    save_png(picture, comparison_grid([as_images(clean[:16]), as_images(x.masked_fill(mt, 0.0)[:16]),
+                                       as_images(filled[:16])], ["intact", "masked", "inpainted"]))
     metrics = {
         "mask": str(mask) if mask is not None else None,
         "box": list(parse_box(box) if isinstance(box, str) else box) if box is not None else None,
@@ -167,7 +173,7 @@ def inpaint_files(
                       for i, n in enumerate(names)],
     }
     atomic_write_json(Path(out_dir) / "metrics.json", metrics)
-    return {"written": [str(p) for p in written], "metrics": metrics}
+    return {"written": [str(p) for p in written], "comparison": str(picture), "metrics": metrics}
 
 
 __all__ = ["box_mask", "inpaint", "inpaint_files", "inpaint_unit", "masked_quality",
