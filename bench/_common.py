@@ -16,6 +16,11 @@ RUNS = BENCH / "runs"  # trained models (ignored by git; rebuilt by --train)
 sys.path.insert(0, str(BENCH.parent / "src"))  # run from a checkout without installing
 
 
+def run_dir(name: str) -> Path:
+    """Where the bench keeps the trained model called ``name``."""
+    return RUNS / "".join(c if c.isalnum() else "_" for c in name)
+
+
 def machine() -> dict[str, Any]:
     import torch
 

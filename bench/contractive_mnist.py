@@ -109,7 +109,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the effect comparison")
     parser.add_argument("--lam", type=float, default=0.01, help="contractive weight for the timing runs")
     parser.add_argument("--skip-effect", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (1 helps on a shared machine)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     splits = load_dataset("mnist", progress=False)
     prep = Preprocessing((1, 28, 28))

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from _common import RUNS, markdown_table, write_results
+from _common import markdown_table, run_dir, write_results
 
 # name -> (preset, overrides, what it is). Epochs and widths were picked to train in reasonable
 # time on 2 shared CPU cores; the closing note of the issue gives the measured times.
@@ -61,10 +61,6 @@ MODELS: dict[str, tuple[str, dict, str]] = {
 }
 NOISES = ("gaussian:0.3", "gaussian:0.5", "gaussian:0.7", "salt_pepper:0.1", "salt_pepper:0.3", "salt_pepper:0.5")
 CLASSIC = ("median", "gaussian blur", "tv", "nlm", "median+pca128")
-
-
-def run_dir(name: str):
-    return RUNS / "".join(c if c.isalnum() else "_" for c in name)
 
 
 def train_missing(names: list[str], retrain: bool, threads: int) -> None:

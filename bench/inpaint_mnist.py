@@ -17,35 +17,29 @@ from __future__ import annotations
 import argparse
 import json
 
-from _common import RUNS, markdown_table, write_results
+import torch
+
+from _common import markdown_table, run_dir, write_results
 
 MODELS: dict[str, tuple[str, dict, str]] = {
-    "inpainting, dense code k=64": (
-        "conv-denoising", dict(corruption=("blocks:6-14",), bottleneck="dense", latent_dim=64, epochs=10),
-        "conv stages, dense code of 64 values, trained on random 6-14 px square holes"),
-    "inpainting, spatial code": (
-        "conv-denoising", dict(corruption=("blocks:6-14",), epochs=10),
-        "fully convolutional, spatial code 32x7x7, trained on random 6-14 px square holes"),
+    "inpainting (conv-denoising, blocks:6-14)": (
+        "conv-denoising", dict(corruption=("blocks:6-14",), epochs=15),
+        "the conv-denoising preset (dense code of 256 values) trained on random 6-14 px square holes"),
 }
-OTHERS = {  # trained elsewhere (bench/denoise_mnist.py); used when present
-    "Gaussian denoiser (no holes in training)": "conv-denoising_gaussian",
-}
+# trained by bench/denoise_mnist.py (no holes in their training); used when present
+OTHERS = ("conv-denoising, k=256, gaussian",)
 
 
-def train_missing(names: list[str], retrain: bool) -> None:
+def train_missing(names: list[str], retrain: bool, threads: int) -> None:
     import aekit
 
     for name in names:
         preset, overrides, _ = MODELS[name]
-        out = RUNS / slug(name)
+        out = run_dir(name)
         if (out / "model" / "config.json").exists() and not retrain:
             continue
         print(f"training {name} ({preset}, {overrides}) -> {out}", flush=True)
-        aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, **overrides)
-
-
-def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+        aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, threads=threads, **overrides)
 
 
 def main() -> None:
@@ -55,6 +49,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--block", type=int, default=10)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (1 helps on a shared machine)")
     args = parser.parse_args()
 
     import aekit
@@ -62,8 +57,10 @@ def main() -> None:
     from aekit.tasks.evaluate import to_unit
     from aekit.tasks.inpaint import inpaint_unit, masked_quality, mean_image_fill, random_block_masks
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.train or args.retrain:
-        train_missing(args.models, args.retrain)
+        train_missing(args.models, args.retrain, args.threads)
     splits = load_dataset("mnist", progress=False)
     x = to_unit(splits.test.images[: args.limit])
     masks = random_block_masks(len(x), 28, 28, size=args.block, seed=0)
@@ -74,8 +71,9 @@ def main() -> None:
     rows.append({"method": "mean training image", "iterations": None, **baseline, "ratio to mean fill": 1.0})
     rows.append({"method": "zeros (black)", "iterations": None,
                  **masked_quality(x, x.masked_fill(masks, 0.0), masks)})
-    candidates = {name: RUNS / slug(name) for name in args.models}
-    candidates.update({name: RUNS / path for name, path in OTHERS.items() if (RUNS / path / "model").exists()})
+    candidates = {name: run_dir(name) for name in args.models}
+    candidates.update({f"{name} (no holes in training)": run_dir(name) for name in OTHERS
+                       if (run_dir(name) / "model" / "config.json").exists()})
     info = []
     for name, path in candidates.items():
         if not (path / "model" / "config.json").exists():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from _common import RUNS, markdown_table, write_results
+from _common import markdown_table, run_dir, write_results
 
 VARIANTS = {
     "dense (plain, ReLU code)": ("dense", {}),
@@ -31,23 +31,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (1 helps on a shared machine)")
     args = parser.parse_args()
+
+    import torch
 
     import aekit
     from aekit.data import load_dataset
     from aekit.tasks.evaluate import evaluate_model
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     splits = load_dataset("mnist", progress=False)
     rows = []
     for label, (preset, overrides) in VARIANTS.items():
-        out = RUNS / ("latent_" + "".join(c if c.isalnum() else "_" for c in label.split(" (")[0]) +
-                      ("_sigmoid" if "sigmoid" in label else ""))
+        out = run_dir("latent " + label)
         if (out / "model" / "config.json").exists() and not args.retrain:
             model = aekit.load(out)
         else:
             print(f"training {label} -> {out}", flush=True)
             model = aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, evaluate=False,
-                                epochs=args.epochs, **overrides)
+                                epochs=args.epochs, threads=args.threads, **overrides)
         status = json.loads((out / "run.json").read_text())["status"]
         result = evaluate_model(model, splits.test)
         lat = result["latent"]

@@ -35,7 +35,8 @@ _FLAGS = {
 def register(sub: argparse._SubParsersAction) -> None:
     from ..presets import PRESETS
 
-    presets = "\n".join(f"  {name:<16}{p.description}" for name, p in PRESETS.items())
+    width = max(map(len, PRESETS)) + 2
+    presets = "\n".join(f"  {name:<{width}}{p.description}" for name, p in PRESETS.items())
     p = sub.add_parser(
         "train", help="train an autoencoder and write a run folder",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -76,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     from ..train.run import train
 
     if args.list_presets:
+        width = max(map(len, PRESETS)) + 2
         for name, preset in PRESETS.items():
-            print(f"{name:<16}{preset.description}")
+            print(f"{name:<{width}}{preset.description}")
         return 0
     overrides: dict[str, object] = {}
     for flag, (field, _text) in _FLAGS.items():
