@@ -36,9 +36,9 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
             return ""
         if isinstance(v, float):
             return format(v, floatfmt)
-        return str(v)
+        return str(v).replace("|", "\\|")  # a bare | would split the cell
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 

@@ -67,10 +67,13 @@ PRESETS: dict[str, Preset] = {
         objective=dict(reconstruction="bce", l1=1e-4),
     ),
     "contractive": Preset(
-        "shallow dense with a sigmoid code and the penalty lambda*||dz/dx||_F^2 (closed form here; "
-        "exact batched VJPs for deeper encoders)",
+        "shallow dense with a sigmoid code and the penalty lambda*||dz/dx||_F^2, lambda 1e-3 on the per-pixel "
+        "loss scale (closed form here; exact batched VJPs for deeper encoders); batch 32",
         model=dict(architecture="mlp", hidden=(), code_activation="sigmoid"),
-        objective=dict(reconstruction="bce", contractive=0.01),
+        objective=dict(reconstruction="bce", contractive=1e-3),
+        # A sigmoid code sits on a plateau (outputs near the mean image) for many epochs at batch 256;
+        # batch 32 leaves it in the first epoch (measured: 17.3 vs 14.7 dB at batch 64 after 8 epochs).
+        train=dict(batch_size=32),
     ),
 }
 
