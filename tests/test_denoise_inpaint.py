@@ -208,3 +208,20 @@ def test_the_comparison_picture_never_overwrites_an_output(tmp_path):
 
     assert free_name(tmp_path, "comparison", {"d0"}) == tmp_path / "comparison.png"
     assert free_name(tmp_path, "comparison", {"comparison", "comparison_1"}) == tmp_path / "comparison_2.png"
+
+
+def test_evaluate_denoising_scores_noisy_and_denoised_against_clean(model_dir):
+    from aekit.io import load_model
+    from aekit.objectives import parse_corruptions
+    from aekit.tasks.denoise import denoise, evaluate_denoising
+
+    model = load_model(model_dir)
+    rng = np.random.default_rng(2)
+    clean = rng.integers(0, 256, size=(20, 12, 12, 1), dtype=np.uint8)
+    result = evaluate_denoising(model, clean, "salt_pepper:0.2", seed=5)
+    x = torch.from_numpy(clean).permute(0, 3, 1, 2).float() / 255
+    noisy = parse_corruptions("salt_pepper:0.2")(x, torch.Generator().manual_seed(5))
+    assert result["noise"] == ["salt_pepper:0.2"] and result["n"] == 20
+    assert result["noisy"]["mse"] == pytest.approx(float((noisy - x).pow(2).mean()), rel=1e-5)
+    out = denoise(model, noisy.permute(0, 2, 3, 1).numpy())
+    assert result["model"]["mse"] == pytest.approx(float(((out - clean / 255.0) ** 2).mean()), rel=1e-4)
