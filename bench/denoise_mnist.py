@@ -43,17 +43,14 @@ MODELS: dict[str, tuple[str, dict, str]] = {
     "conv-denoising, k=256, s&p": (
         "conv-denoising", dict(corruption=("salt_pepper:0.3",), epochs=30),
         "the preset: conv 32-64, dense code of 256 values (3x smaller than the input)"),
-    "wide, k=1024, gaussian": (
-        "conv-denoising", dict(corruption=("gaussian:0.5",), latent_dim=1024, epochs=20),
-        "wide: conv 32-64, dense code of 1024 values (1.3x larger than the input)"),
     "fully conv, spatial 32x7x7, gaussian": (
-        "conv-denoising-spatial", dict(corruption=("gaussian:0.5",), epochs=20),
+        "conv-denoising-spatial", dict(corruption=("gaussian:0.5",), epochs=15),
         "wide and local: spatial code of 1568 values (2x the input), no dense layer"),
     "bottleneck k=32, gaussian": (
-        "conv-denoising", dict(corruption=("gaussian:0.5",), latent_dim=32, epochs=20),
+        "conv-denoising", dict(corruption=("gaussian:0.5",), latent_dim=32, epochs=15),
         "real bottleneck: conv 32-64, dense code of 32 values (24.5x smaller than the input)"),
     "bottleneck k=32, s&p": (
-        "conv-denoising", dict(corruption=("salt_pepper:0.3",), latent_dim=32, epochs=20),
+        "conv-denoising", dict(corruption=("salt_pepper:0.3",), latent_dim=32, epochs=15),
         "real bottleneck: conv 32-64, dense code of 32 values (24.5x smaller than the input)"),
     "denoising (MLP 784-128-32), gaussian": (
         "denoising", dict(corruption=("gaussian:0.5",), epochs=20),

@@ -132,15 +132,18 @@ def jacobian_frobenius_sq(model: nn.Module, x: torch.Tensor, method: str = "auto
             ``closed_form``, ``exact`` or ``hutchinson``; see the module docstring.
         probes: random projections per sample for ``hutchinson``.
     """
+    if method not in ("auto", "closed_form", "exact", "hutchinson"):
+        raise AekitError(f"contractive_method: expected auto, closed_form, exact or hutchinson; got {method!r}")
     x = x.detach()
+    training = torch.is_grad_enabled()
     with torch.enable_grad():  # also inside evaluation's no_grad: the term itself is a derivative
         if method == "closed_form" or (method == "auto" and closed_form_supported(model)):
-            return _closed_form(model, x)
-        if method in ("exact", "auto"):
-            return _exact(model, x)
-        if method == "hutchinson":
-            return _hutchinson(model, x, probes)
-    raise AekitError(f"contractive_method: expected auto, closed_form, exact or hutchinson; got {method!r}")
+            value = _closed_form(model, x)
+        elif method in ("exact", "auto"):
+            value = _exact(model, x)
+        else:
+            value = _hutchinson(model, x, probes)
+    return value if training else value.detach()  # no graph kept when called without grad
 
 
 # --------------------------------------------------------------------------- assembly
