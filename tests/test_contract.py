@@ -38,13 +38,14 @@ def preset(request):
 
 
 def test_shapes(preset):
-    _, model, _ = tiny(preset)
+    run, model, _ = tiny(preset)
     model.eval()
     x = batch()
     out = model(x)
+    k = run.model.code_size  # 2, or 2 channels per position of a spatial code
     assert out.x_hat.shape == x.shape
-    assert out.z.shape == (16, 2)
-    assert model.encode(x).shape == (16, 2)
+    assert out.z.shape == (16, k)
+    assert model.encode(x).shape == (16, k)
     assert model.decode(model.encode(x)).shape == x.shape
     assert torch.isfinite(out.x_hat).all()
 

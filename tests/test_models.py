@@ -53,3 +53,32 @@ def test_output_activation_none_gives_unbounded_outputs():
         for p in model.parameters():
             p.fill_(3.0)
     assert model(torch.ones(1, 1, 4, 4)).x_hat.max() > 1
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 31, 17), (2, 5, 9)])
+@pytest.mark.parametrize("down, up", [("stride", "transpose"), ("pool", "nearest")])
+def test_spatial_bottleneck_any_size(shape, down, up):
+    cfg = ModelConfig(architecture="conv", input_shape=shape, latent_dim=3, channels=(4, 8), downsample=down,
+                      upsample=up, bottleneck="spatial")
+    h, w = (shape[1] + 3) // 4, (shape[2] + 3) // 4  # two halvings, rounding up
+    assert cfg.code_size == 3 * h * w
+    model = build_model(cfg).eval()
+    x = torch.rand(2, *shape)
+    out = model(x)
+    assert out.x_hat.shape == x.shape and out.z.shape == (2, cfg.code_size)
+    torch.testing.assert_close(model.decode(model.encode(x)), out.x_hat)
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())  # fully convolutional
+    # the code keeps its layout: a change in one corner of the input stays in that corner of the map
+    y = x.clone()
+    y[:, :, 0, 0] += 1.0
+    moved = (model.encode(y) - model.encode(x)).abs().reshape(2, 3, h, w).sum((0, 1))
+    assert moved[0, 0] > 0 and moved[-1, -1] == 0
+
+
+def test_spatial_bottleneck_needs_conv():
+    from aekit.errors import AekitError
+
+    with pytest.raises(AekitError, match="architecture=conv"):
+        ModelConfig(architecture="mlp", bottleneck="spatial")
+    with pytest.raises(AekitError, match="bottleneck"):
+        ModelConfig(architecture="conv", bottleneck="wide")

@@ -20,6 +20,9 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
 ARCHITECTURES = ("mlp", "conv")
 LATENTS = ("deterministic",)
+BOTTLENECKS = ("dense", "spatial")
+CORRUPTIONS = ("gaussian", "salt_pepper", "masking", "blocks", "speckle")  # parsed in objectives.corruptions
+CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
 RECONSTRUCTIONS = ("mse", "bce")
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -122,7 +125,9 @@ def _parse(hint: Any, text: str, where: str) -> Any:
         raise AekitError(f"{where}: cannot parse {text!r} ({'; '.join(errors)})")
     if origin is tuple:
         inner = typing.get_args(hint)[0]
-        parts = [p for p in text.replace("x", ",").split(",") if p.strip()] if text.strip() else []
+        if inner is int:  # sizes may be written 64x48
+            text = text.replace("x", ",")
+        parts = [p for p in text.split(",") if p.strip()] if text.strip() else []
         return tuple(_parse(inner, p.strip(), where) for p in parts)
     try:
         if hint is bool:
@@ -159,6 +164,11 @@ class ModelConfig(_ConfigMixin):
         code_activation: nonlinearity applied to the code (``"relu"`` in the classic shallow model).
         output_activation: ``"sigmoid"`` for data in [0, 1], ``"none"`` for normalised data.
         latent: latent type; ``"deterministic"`` for plain autoencoders.
+        bottleneck: ``"dense"`` (conv features -> a linear layer -> a code of ``latent_dim``
+            values; the default) or ``"spatial"`` (conv only: the code is a feature map of
+            ``latent_dim`` channels at the lowest resolution, flattened, so it holds
+            ``latent_dim * h * w`` values; see :attr:`code_size`). A spatial code keeps where
+            things are, which is what denoising needs; a dense one forces real compression.
         batch_norm: batch normalisation after hidden layers.
         dropout: dropout probability after hidden layers (0 disables).
     """
@@ -175,6 +185,7 @@ class ModelConfig(_ConfigMixin):
     code_activation: str = "none"
     output_activation: str = "sigmoid"
     latent: str = "deterministic"
+    bottleneck: str = "dense"
     batch_norm: bool = False
     dropout: float = 0.0
 
@@ -187,6 +198,10 @@ class ModelConfig(_ConfigMixin):
         _check_choice(owner, "latent", self.latent, LATENTS)
         _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))
         _check_choice(owner, "upsample", self.upsample, ("transpose", "nearest"))
+        _check_choice(owner, "bottleneck", self.bottleneck, BOTTLENECKS)
+        if self.bottleneck == "spatial" and self.architecture != "conv":
+            raise AekitError(
+                f"model.bottleneck=spatial needs architecture=conv; got architecture={self.architecture!r}")
         if len(self.input_shape) != 3 or any(int(s) <= 0 for s in self.input_shape):
             raise AekitError(f"model.input_shape: expected (C, H, W) of positive ints; got {self.input_shape!r}")
         _check_positive(owner, "latent_dim", self.latent_dim)
@@ -207,6 +222,16 @@ class ModelConfig(_ConfigMixin):
         c, h, w = self.input_shape
         return int(c) * int(h) * int(w)
 
+    @property
+    def code_size(self) -> int:
+        """Values in one code ``z``: ``latent_dim``, times ``h * w`` for a spatial bottleneck."""
+        if self.bottleneck != "spatial":
+            return int(self.latent_dim)
+        _, h, w = (int(s) for s in self.input_shape)
+        for _ in self.channels:  # each conv stage halves H and W, rounding up
+            h, w = (h + 1) // 2, (w + 1) // 2
+        return int(self.latent_dim) * h * w
+
 
 @dataclass(frozen=True)
 class ObjectiveConfig(_ConfigMixin):
@@ -217,14 +242,48 @@ class ObjectiveConfig(_ConfigMixin):
         reduction: ``"mean"`` averages the reconstruction term over pixels and the batch (the
             number then reads as a per-pixel error); ``"sum"`` sums over pixels and averages over
             the batch (the per-sample negative log-likelihood convention of VAEs).
+        corruption: noise applied to each training batch, in order, as spec strings such as
+            ``"gaussian:0.5"``, ``"salt_pepper:0.3"``, ``"masking:0.25"``, ``"blocks:10"``,
+            ``"speckle:0.4"`` (see :mod:`aekit.objectives.corruptions`); the clean batch stays
+            the target. Empty: no corruption.
+        l1: weight of the L1 penalty on the code, ``l1 * sum_j |z_j|`` per sample.
+        sparsity: weight ``beta`` of the KL sparsity penalty ``beta * sum_j KL(rho || rho_hat_j)``,
+            where ``rho_hat_j`` is unit j's mean activation over the batch (needs a sigmoid code).
+        sparsity_target: the target activation rate ``rho`` of that penalty, in (0, 1).
+        contractive: weight ``lambda`` of the contractive penalty ``lambda * ||dz/dx||_F^2``.
+        contractive_method: ``auto`` (closed form for a one-layer encoder, else exact),
+            ``closed_form``, ``exact`` (batched vector-Jacobian products, one per code unit) or
+            ``hutchinson`` (unbiased estimate from ``contractive_probes`` random projections).
+        contractive_probes: random projections per sample for ``hutchinson``.
     """
 
     reconstruction: str = "bce"
     reduction: str = "mean"
+    corruption: tuple[str, ...] = ()
+    l1: float = 0.0
+    sparsity: float = 0.0
+    sparsity_target: float = 0.05
+    contractive: float = 0.0
+    contractive_method: str = "auto"
+    contractive_probes: int = 1
 
     def __post_init__(self) -> None:
-        _check_choice("objective", "reconstruction", self.reconstruction, RECONSTRUCTIONS)
-        _check_choice("objective", "reduction", self.reduction, REDUCTIONS)
+        owner = "objective"
+        _check_choice(owner, "reconstruction", self.reconstruction, RECONSTRUCTIONS)
+        _check_choice(owner, "reduction", self.reduction, REDUCTIONS)
+        if isinstance(self.corruption, str):
+            raise AekitError(f"objective.corruption: expected a list of specs; got the string {self.corruption!r}")
+        for spec in self.corruption:
+            name = str(spec).split(":", 1)[0].strip().lower().replace("-", "_")
+            if name not in CORRUPTIONS:  # parameters are checked when the Objective is built
+                raise AekitError(f"objective.corruption: expected specs like gaussian:0.5 named one of "
+                                 f"{', '.join(CORRUPTIONS)}; got {spec!r}")
+        for name in ("l1", "sparsity", "contractive"):
+            _check_positive(owner, name, getattr(self, name), allow_zero=True)
+        if not 0.0 < self.sparsity_target < 1.0:
+            raise AekitError(f"objective.sparsity_target: expected a rate in (0, 1); got {self.sparsity_target!r}")
+        _check_choice(owner, "contractive_method", self.contractive_method, CONTRACTIVE_METHODS)
+        _check_positive(owner, "contractive_probes", self.contractive_probes)
 
 
 AUTO_EPOCHS = 20

@@ -89,7 +89,8 @@ class Model:
 
     @property
     def latent_dim(self) -> int:
-        return self.config.model.latent_dim
+        """Values in one code (``ModelConfig.code_size``: ``latent_dim``, or c*h*w for a spatial code)."""
+        return self.config.model.code_size
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

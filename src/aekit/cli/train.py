@@ -13,6 +13,8 @@ _FLAGS = {
     "channels": ("channels", "conv channels per stage, e.g. 32,64"),
     "activation": ("activation", "relu, leaky_relu, elu, celu, gelu, tanh, sigmoid"),
     "loss": ("reconstruction", "reconstruction loss: bce or mse"),
+    "noise": ("corruption", "corrupt each training batch (clean target), e.g. gaussian:0.5, salt_pepper:0.3, "
+                            "masking:0.25, blocks:10, speckle:0.4; chain with + (gaussian:0.3+masking:0.2); none"),
     "epochs": ("epochs", "passes over the training data (default: 20, more on small datasets)"),
     "batch_size": ("batch_size", "samples per step (default 256)"),
     "lr": ("lr", "learning rate (default 1e-3)"),
@@ -33,7 +35,8 @@ _FLAGS = {
 def register(sub: argparse._SubParsersAction) -> None:
     from ..presets import PRESETS
 
-    presets = "\n".join(f"  {name:<16}{p.description}" for name, p in PRESETS.items())
+    width = max(map(len, PRESETS)) + 2
+    presets = "\n".join(f"  {name:<{width}}{p.description}" for name, p in PRESETS.items())
     p = sub.add_parser(
         "train", help="train an autoencoder and write a run folder",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -74,14 +77,17 @@ def run(args: argparse.Namespace) -> int:
     from ..train.run import train
 
     if args.list_presets:
+        width = max(map(len, PRESETS)) + 2
         for name, preset in PRESETS.items():
-            print(f"{name:<16}{preset.description}")
+            print(f"{name:<{width}}{preset.description}")
         return 0
     overrides: dict[str, object] = {}
     for flag, (field, _text) in _FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = value
+    if args.noise is not None:
+        overrides["corruption"] = "" if args.noise.lower() == "none" else args.noise.replace("+", ",")
     if args.normalize:
         overrides["normalize"] = "true"
     if args.compile:

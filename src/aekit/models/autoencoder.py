@@ -26,7 +26,7 @@ class AEOutput:
 
     Attributes:
         x_hat: reconstruction in model space, (B, C, H, W).
-        z: the code, (B, latent_dim).
+        z: the code, (B, code_size): ``latent_dim`` values, or a flattened spatial code map.
         logits: decoder output before the output activation (equals ``x_hat`` when none).
         posterior: the latent distribution for probabilistic latents, else ``None``.
     """
@@ -95,7 +95,7 @@ def resolved_hidden(config: ModelConfig) -> tuple[int, ...]:
 
 def build_latent(config: ModelConfig) -> nn.Module:
     if config.latent == "deterministic":
-        return DeterministicLatent(config.latent_dim, config.code_activation)
+        return DeterministicLatent(config.code_size, config.code_activation)
     raise AekitError(f"model.latent: no latent named {config.latent!r}")
 
 
@@ -109,9 +109,9 @@ def build_model(config: ModelConfig) -> Autoencoder:
         encoder = mlp_encoder(shape, hidden, latent.in_features, **common)
         decoder = mlp_decoder(config.latent_dim, hidden, shape, **common)
     else:
-        conv = dict(kernel_size=config.kernel_size, **common)
+        conv = dict(kernel_size=config.kernel_size, bottleneck=config.bottleneck, **common)
         encoder = conv_encoder(shape, config.channels, latent.in_features,
                                downsample=config.downsample, **conv)
-        decoder = conv_decoder(config.latent_dim, config.channels, shape,
+        decoder = conv_decoder(config.code_size, config.channels, shape,
                                upsample=config.upsample, **conv)
     return Autoencoder(encoder, latent, decoder, config.output_activation, input_shape=shape)

@@ -96,12 +96,16 @@ def conv_feature_sizes(height: int, width: int, stages: int) -> list[tuple[int, 
 def conv_encoder(
     input_shape: Sequence[int], channels: Sequence[int], out_features: int, *, act: str,
     kernel_size: int = 3, downsample: str = "stride", batch_norm: bool = False, dropout: float = 0.0,
+    bottleneck: str = "dense",
 ) -> nn.Sequential:
     """(B, C, H, W) -> (B, out_features).
 
     Each stage halves H and W (rounding up, so any input size works), either with a stride-2
-    conv or a conv followed by 2x2 max-pooling; a linear layer then maps the flattened
-    feature map to the code, which keeps the bottleneck explicit and smaller than the input.
+    conv or a conv followed by 2x2 max-pooling. With the ``dense`` bottleneck a linear layer
+    then maps the flattened feature map to the code, which keeps the bottleneck explicit and
+    smaller than the input. With ``spatial`` a last conv maps the (h, w) feature map to
+    ``out_features / (h * w)`` channels, flattened: the encoder is fully convolutional and
+    the code keeps its layout, ``(B, c, h, w)`` read row-major.
     """
     c_in, height, width = (int(s) for s in input_shape)
     pad = kernel_size // 2
@@ -116,15 +120,23 @@ def conv_encoder(
             layers.append(nn.MaxPool2d(2, ceil_mode=True))
         c_in = c_out
     h, w = conv_feature_sizes(height, width, len(channels))[-1]
-    layers += [nn.Flatten(), nn.Linear(c_in * h * w, out_features)]
+    if bottleneck == "spatial":
+        assert out_features % (h * w) == 0, (out_features, h, w)
+        layers += [nn.Conv2d(c_in, out_features // (h * w), kernel_size, padding=pad), nn.Flatten()]
+    else:
+        layers += [nn.Flatten(), nn.Linear(c_in * h * w, out_features)]
     return nn.Sequential(*layers)
 
 
 def conv_decoder(
     latent_dim: int, channels: Sequence[int], output_shape: Sequence[int], *, act: str,
     kernel_size: int = 3, upsample: str = "transpose", batch_norm: bool = False, dropout: float = 0.0,
+    bottleneck: str = "dense",
 ) -> nn.Sequential:
     """(B, latent_dim) -> (B, C, H, W) logits, mirroring :func:`conv_encoder` stage by stage.
+
+    ``latent_dim`` is the flat code size; a ``spatial`` code is unflattened to its
+    ``(latent_dim / (h * w), h, w)`` map and widened by a conv, a ``dense`` one by a linear layer.
 
     Transposed convs pick ``output_padding`` per stage so every intermediate size matches the
     encoder's exactly (odd sizes included); ``nearest`` upsamples to the recorded size and
@@ -134,8 +146,14 @@ def conv_decoder(
     sizes = conv_feature_sizes(height, width, len(channels))
     pad = kernel_size // 2
     h, w = sizes[-1]
-    layers: list[nn.Module] = [nn.Linear(latent_dim, channels[-1] * h * w), activation(act),
-                               nn.Unflatten(1, (channels[-1], h, w))]
+    if bottleneck == "spatial":
+        assert latent_dim % (h * w) == 0, (latent_dim, h, w)
+        layers: list[nn.Module] = [nn.Unflatten(1, (latent_dim // (h * w), h, w)),
+                                   nn.Conv2d(latent_dim // (h * w), channels[-1], kernel_size, padding=pad),
+                                   activation(act)]
+    else:
+        layers = [nn.Linear(latent_dim, channels[-1] * h * w), activation(act),
+                  nn.Unflatten(1, (channels[-1], h, w))]
     targets = list(reversed(channels[:-1])) + [c_out]
     c_in = channels[-1]
     for stage, c_next in enumerate(targets):

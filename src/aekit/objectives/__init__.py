@@ -1,11 +1,21 @@
 from ..config import ModelConfig, ObjectiveConfig
+from .corruptions import Corruption, CorruptionChain, corrupt_images, parse_corruption, parse_corruptions
 from .objective import Objective
 from .reconstruction import RECONSTRUCTION_TERMS, bce, mse
+from .regularisers import jacobian_frobenius_sq, kl_sparsity, l1_code
 
 
-def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = None) -> Objective:
-    """The Objective an :class:`ObjectiveConfig` describes (validated against the model)."""
-    return Objective(config, model_config)
+def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = None, *,
+                    data_range=(0.0, 1.0)) -> Objective:
+    """The Objective an :class:`ObjectiveConfig` describes (validated against the model).
+
+    ``data_range`` is where corruptions clip in model space (``model_space_range(preprocessing)``).
+    """
+    return Objective(config, model_config, data_range=data_range)
 
 
-__all__ = ["Objective", "RECONSTRUCTION_TERMS", "bce", "build_objective", "mse"]
+__all__ = [
+    "Corruption", "CorruptionChain", "Objective", "RECONSTRUCTION_TERMS", "bce", "build_objective",
+    "corrupt_images", "jacobian_frobenius_sq", "kl_sparsity", "l1_code", "mse", "parse_corruption",
+    "parse_corruptions",
+]

@@ -14,7 +14,9 @@ import torch
 from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
 from ..models import AEOutput, Autoencoder
+from .corruptions import Range, parse_corruptions
 from .reconstruction import RECONSTRUCTION_TERMS
+from .regularisers import build_regularisers
 
 # A regulariser gets the model, the (possibly corrupted) input and the forward output, and
 # returns a per-sample penalty (B,), already multiplied by its weight.
@@ -27,12 +29,16 @@ class Objective:
     Args:
         config: what to compute.
         model_config: checked for compatibility (BCE needs outputs in [0, 1]).
+        data_range: ``(low, high)`` of model space, where corruptions clip (see
+            :func:`~aekit.objectives.corruptions.model_space_range`); ``(0, 1)`` by default.
     """
 
-    def __init__(self, config: ObjectiveConfig, model_config: ModelConfig | None = None):
+    def __init__(self, config: ObjectiveConfig, model_config: ModelConfig | None = None, *,
+                 data_range: Range = (0.0, 1.0)):
         self.config = config
         self.reconstruction = RECONSTRUCTION_TERMS[config.reconstruction]
-        self.regularisers: dict[str, Regulariser] = {}
+        self.corruption = parse_corruptions(config.corruption, data_range)
+        self.regularisers: dict[str, Regulariser] = build_regularisers(config, model_config)
         if model_config is not None and config.reconstruction == "bce" and model_config.output_activation != "sigmoid":
             raise AekitError(
                 "objective.reconstruction=bce needs model.output_activation=sigmoid (outputs in [0, 1]); "
@@ -40,8 +46,8 @@ class Objective:
             )
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """The training input for a clean batch (identity until corruptions are configured)."""
-        return x
+        """The training input for a clean batch: ``objective.corruption`` applied in order."""
+        return self.corruption(x, generator)
 
     def __call__(
         self, model: Autoencoder, x: torch.Tensor, *, generator: torch.Generator | None = None,

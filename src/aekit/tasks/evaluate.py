@@ -20,6 +20,7 @@ from ..data.imageset import ImageSet
 from ..fileio import atomic_write_json
 from ..io import Model
 from ..metrics import bce_per_sample, mse_per_sample, psnr_from_mse, ssim
+from .latent import latent_diagnostics, latent_summary_line
 
 CONVENTIONS = {
     "mse": "mean squared error per pixel, intensities scaled to [0, 1]",
@@ -34,7 +35,7 @@ CONVENTIONS = {
 
 # Further evaluations (latent diagnostics, likelihoods, ...): functions
 # ``(model, test, x_unit, result) -> None`` that add their own keys to ``result``.
-EXTRA_EVALUATIONS: list = []
+EXTRA_EVALUATIONS: list = [latent_diagnostics]
 
 
 def to_unit(images: np.ndarray) -> torch.Tensor:
@@ -155,6 +156,13 @@ def sample_indices(test: ImageSet, n: int = 16, seed: int = 0) -> np.ndarray:
     return np.array(sorted(picked[:n]))
 
 
+def size_ratio_text(compression_factor: float) -> str:
+    """``"24.5x smaller"``, or ``"2.0x larger"`` for an overcomplete (e.g. spatial) code."""
+    if compression_factor >= 1:
+        return f"{compression_factor:.1f}x smaller"
+    return f"{1 / compression_factor:.1f}x larger"
+
+
 def format_table(result: dict[str, Any], name: str = "model") -> str:
     """The human table printed by ``aekit eval``."""
     rows = [(f"{name} (k={result['latent_dim']})", result["model"])]
@@ -165,7 +173,9 @@ def format_table(result: dict[str, Any], name: str = "model") -> str:
     for label, m in rows:
         lines.append(f"{label:<{width}}{m['mse']:>10.5f}{m['bce']:>10.4f}{m['psnr']:>10.2f}{m['ssim']:>8.4f}")
     lines.append(f"test images: {result['n']}, code {result['latent_dim']} of {int(np.prod(result['input_shape']))} "
-                 f"values ({result['compression_factor']:.1f}x smaller); PSNR is of the mean MSE")
+                 f"values ({size_ratio_text(result['compression_factor'])}); PSNR is of the mean MSE")
+    if "latent" in result:
+        lines.append(latent_summary_line(result["latent"]))
     return "\n".join(lines)
 
 

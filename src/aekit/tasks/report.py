@@ -11,11 +11,13 @@ import numpy as np
 from ..data.imageset import ImageSet
 from ..io import Model
 from ..viz import Report, comparison_grid, plot_history, save_png
+from .evaluate import size_ratio_text
+from .latent import latent_section
 from .summary import summary_text
 
 # Further report sections: functions ``(report, model, result, test, out_dir) -> None``, called
 # after the reconstructions, in order (latent diagnostics, samples, manifolds, ...).
-EXTRA_SECTIONS: list = []
+EXTRA_SECTIONS: list = [latent_section]
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -50,7 +52,7 @@ def write_run_report(out: Path, model: Model, result: dict[str, Any], test: Imag
     report = Report(f"aekit run: {model.config.preset} on {result.get('dataset', '?')}")
     facts = [
         f"- preset **{model.config.preset}**, input {'x'.join(map(str, model.input_shape))}, "
-        f"code {model.latent_dim} ({result['compression_factor']:.1f}x smaller than the input)",
+        f"code {model.latent_dim} ({size_ratio_text(result['compression_factor'])} than the input)",
         f"- test images: {result['n']}",
     ]
     if run_info:

@@ -26,8 +26,8 @@ def summary_dict(model: Model) -> dict[str, Any]:
         "architecture": cfg.architecture,
         "input_shape": list(model.input_shape),
         "input_values": n_in,
-        "latent_dim": cfg.latent_dim,
-        "compression_factor": n_in / cfg.latent_dim,
+        "latent_dim": cfg.code_size,
+        "compression_factor": n_in / cfg.code_size,
         "parameters": count_parameters(module),
         "encoder_parameters": count_parameters(module.encoder) + count_parameters(module.latent),
         "decoder_parameters": count_parameters(module.decoder),
@@ -40,10 +40,12 @@ def summary_dict(model: Model) -> dict[str, Any]:
         info["sizes"] = [n_in, *hidden, cfg.latent_dim, *reversed(hidden), n_in]
     else:
         info["channels"] = list(cfg.channels)
+        info["bottleneck"] = cfg.bottleneck
     return info
 
 
 def summary_text(model: Model) -> str:
+    cfg = model.config.model
     info = summary_dict(model)
     c, h, w = info["input_shape"]
     lines = [
@@ -55,6 +57,8 @@ def summary_text(model: Model) -> str:
         lines.append(f"layer sizes ({info['hidden_source']}): {' -> '.join(map(str, info['sizes']))}")
     else:
         lines.append(f"conv channels: {' -> '.join(map(str, info['channels']))} (each stage halves H and W)")
+        if info["bottleneck"] == "spatial":
+            lines.append(f"spatial code: {cfg.latent_dim} channels x {cfg.code_size // cfg.latent_dim} positions")
     lines.append("")
     lines.append(f"{'layer':<18}{'type':<18}{'output shape':<20}{'params':>10}")
     for r in info["layers"]:

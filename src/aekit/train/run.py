@@ -32,6 +32,7 @@ from ..fileio import atomic_write_json
 from ..io import Model, resolve_device, save_model
 from ..models import build_model
 from ..objectives import build_objective
+from ..objectives.corruptions import model_space_range
 from ..presets import build_run_config
 from .callbacks import MetricsFile, check_trackers, make_trackers, read_metrics
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -259,7 +260,7 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
         torch.set_num_threads(run.train.threads)
     torch.manual_seed(run.train.seed)
     module = build_model(run.model).to(device)
-    objective = build_objective(run.objective, run.model)
+    objective = build_objective(run.objective, run.model, data_range=model_space_range(preprocessing, device))
     fingerprint = _fingerprint(run)
     checkpoint_path = out / CHECKPOINT_FILE
     resume_from = None

@@ -1,0 +1,183 @@
+"""Regularisers: penalties on the code or on the encoder, added to the reconstruction term.
+
+Every term here returns a per-sample value, shape (B,), already multiplied by its weight, so
+the :class:`~aekit.objectives.Objective` averages it over the batch and the trainer logs it.
+
+- **L1 on the code** (sparse autoencoder): ``l1 * sum_j |z_j|``.
+- **KL sparsity** (Ng, "Sparse autoencoder", CS294A notes, 2011): for a sigmoid code, the
+  mean activation of unit j over the batch, ``rho_hat_j``, is pulled towards a target rate
+  ``rho`` by ``beta * sum_j KL(rho || rho_hat_j)``. It is a statistic of the whole batch, so
+  every sample carries the same value.
+- **Contractive** (Rifai et al., "Contractive auto-encoders: explicit invariance during
+  feature extraction", ICML 2011): ``lambda * ||J(x)||_F^2`` with ``J = dz/dx`` the full
+  (k x n) Jacobian of the code with respect to the input, per sample. This is the sum of the
+  squares of *all* k*n partial derivatives -- not the squared gradient of the summed code
+  ``||d(sum_j z_j)/dx||^2`` that some libraries compute (pythae's ``_compute_gp``), which
+  lets the rows of J cancel. :func:`jacobian_frobenius_sq` computes it three ways:
+
+  * ``closed_form`` -- one linear layer and an elementwise activation, ``z = f(Wx + b)``:
+    ``J = diag(f'(h)) W``, so ``||J||_F^2 = sum_j f'(h_j)^2 ||W_j||^2``. For a sigmoid code
+    ``f'(h) = z(1 - z)``, Rifai's formula. Costs about one extra matrix-vector product.
+  * ``exact`` -- any encoder: one batched vector-Jacobian product per code unit (``vmap`` of a
+    ``vjp`` over the k one-hot cotangents), giving every row of J for the whole batch; about
+    k backward passes of the encoder, and the graph is kept for the parameter gradient.
+  * ``hutchinson`` -- an unbiased estimate ``E_v ||J^T v||^2 = ||J||_F^2`` for Rademacher
+    probes ``v`` in code space, ``P`` probes per sample: P backward passes whatever k is,
+    for large codes (spatial ones) where k passes are too many.
+
+  All three treat samples independently, so the encoder must not use batch statistics
+  (batch norm in training mode); :func:`build_regularisers` refuses that combination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..config import ModelConfig, ObjectiveConfig
+from ..errors import AekitError
+
+__all__ = ["build_regularisers", "closed_form_supported", "jacobian_frobenius_sq", "kl_sparsity", "l1_code"]
+
+
+def l1_code(z: torch.Tensor) -> torch.Tensor:
+    """``sum_j |z_j|`` per sample, (B,)."""
+    return z.flatten(1).abs().sum(1)
+
+
+def kl_sparsity(z: torch.Tensor, rho: float, eps: float = 1e-6) -> torch.Tensor:
+    """``sum_j KL(rho || rho_hat_j)`` over code units, the same value for each sample, (B,).
+
+    Args:
+        z: codes in [0, 1] (a sigmoid code), (B, k).
+        rho: target mean activation, in (0, 1).
+        eps: keeps ``rho_hat`` away from 0 and 1 so the logs stay finite.
+    """
+    rho_hat = z.flatten(1).float().mean(0).clamp(eps, 1.0 - eps)  # (k,)
+    kl = rho * torch.log(rho / rho_hat) + (1.0 - rho) * torch.log((1.0 - rho) / (1.0 - rho_hat))
+    return kl.sum().expand(z.shape[0])
+
+
+# --------------------------------------------------------------------------- contractive
+def _one_layer(model: nn.Module) -> nn.Linear | None:
+    """The linear layer of an encoder that is exactly ``Flatten -> Linear``, else ``None``."""
+    enc = getattr(model, "encoder", None)
+    if isinstance(enc, nn.Sequential) and len(enc) == 2 and isinstance(enc[0], nn.Flatten) \
+            and isinstance(enc[1], nn.Linear):
+        return enc[1]
+    return None
+
+
+def closed_form_supported(model: nn.Module) -> bool:
+    """Whether ``z = f(Wx + b)``: a Flatten+Linear encoder and a deterministic elementwise latent."""
+    return _one_layer(model) is not None and hasattr(getattr(model, "latent", None), "act")
+
+
+def _closed_form(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    linear = _one_layer(model)
+    if linear is None or not closed_form_supported(model):
+        raise AekitError("contractive_method=closed_form needs a one-layer encoder (model.architecture=mlp, "
+                         "model.hidden=); use contractive_method=exact or auto")
+    h = linear(x.flatten(1))  # (B, k) pre-activations
+    # f'(h) for the elementwise code activation: the gradient of sum(f(h)) is exactly that.
+    z = model.latent.act(h)
+    (slope,) = torch.autograd.grad(z.sum(), h, create_graph=True)
+    row_norms = linear.weight.pow(2).sum(1)  # (k,): ||W_j||^2
+    return slope.pow(2) @ row_norms
+
+
+def _vjp_rows(model: nn.Module, x: torch.Tensor, cotangents: torch.Tensor) -> torch.Tensor:
+    """``J^T v`` for each cotangent ``v`` in ``cotangents`` (P, B, k) -> (P, B, C, H, W)."""
+    z, vjp_fn = torch.func.vjp(model.encode, x)
+    (rows,) = torch.func.vmap(vjp_fn)(cotangents.to(z.dtype))
+    return rows
+
+
+def _exact(model: nn.Module, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    with torch.no_grad():
+        k = model.encode(x[:1]).shape[1]
+    total = x.new_zeros(x.shape[0])
+    for start in range(0, k, chunk):  # chunks of one-hot cotangents bound the vmapped batch
+        units = torch.arange(start, min(k, start + chunk), device=x.device)
+        basis = torch.nn.functional.one_hot(units, k).to(x.dtype)  # (P, k)
+        rows = _vjp_rows(model, x, basis[:, None, :].expand(len(units), x.shape[0], k))
+        total = total + rows.pow(2).flatten(2).sum(2).sum(0)
+    return total
+
+
+def _hutchinson(model: nn.Module, x: torch.Tensor, probes: int) -> torch.Tensor:
+    with torch.no_grad():
+        k = model.encode(x[:1]).shape[1]
+    # Rademacher probes (E[v v^T] = I, lower variance than Gaussian ones), from the global RNG
+    # so that checkpoints, which save it, resume the same draws.
+    v = torch.randint(0, 2, (probes, x.shape[0], k), device=x.device).to(x.dtype).mul_(2).sub_(1)
+    rows = _vjp_rows(model, x, v)
+    return rows.pow(2).flatten(2).sum(2).mean(0)
+
+
+def jacobian_frobenius_sq(model: nn.Module, x: torch.Tensor, method: str = "auto",
+                          probes: int = 1) -> torch.Tensor:
+    """``||dz/dx||_F^2`` for each sample, (B,), differentiable with respect to the parameters.
+
+    ``z = model.encode(x)``; the Jacobian of each sample's code (k values) with respect to
+    that sample's input (n = C*H*W values), squared and summed over all k*n entries.
+
+    Args:
+        model: an :class:`~aekit.models.Autoencoder` (anything with ``encode``; the closed
+            form also needs ``encoder`` and ``latent.act``).
+        x: inputs in model space, (B, C, H, W).
+        method: ``auto`` (closed form when the encoder is one linear layer, else exact),
+            ``closed_form``, ``exact`` or ``hutchinson``; see the module docstring.
+        probes: random projections per sample for ``hutchinson``.
+    """
+    if method not in ("auto", "closed_form", "exact", "hutchinson"):
+        raise AekitError(f"contractive_method: expected auto, closed_form, exact or hutchinson; got {method!r}")
+    x = x.detach()
+    training = torch.is_grad_enabled()
+    with torch.enable_grad():  # also inside evaluation's no_grad: the term itself is a derivative
+        if method == "closed_form" or (method == "auto" and closed_form_supported(model)):
+            value = _closed_form(model, x)
+        elif method in ("exact", "auto"):
+            value = _exact(model, x)
+        else:
+            value = _hutchinson(model, x, probes)
+    return value if training else value.detach()  # no graph kept when called without grad
+
+
+# --------------------------------------------------------------------------- assembly
+Regulariser = Callable[[nn.Module, torch.Tensor, object], torch.Tensor]
+
+
+def build_regularisers(config: ObjectiveConfig, model_config: ModelConfig | None = None) -> dict[str, Regulariser]:
+    """The weighted terms an :class:`ObjectiveConfig` asks for, checked against the model.
+
+    Each term is called as ``term(model, x_in, out)`` and returns a weighted (B,) penalty.
+    """
+    terms: dict[str, Regulariser] = {}
+    if config.l1 > 0:
+        terms["l1"] = lambda model, x, out, w=config.l1: w * l1_code(out.z)
+    if config.sparsity > 0:
+        if model_config is not None and model_config.code_activation != "sigmoid":
+            raise AekitError(
+                "objective.sparsity (KL to a target rate) needs codes in [0, 1]: set model.code_activation=sigmoid; "
+                f"got code_activation={model_config.code_activation!r} (or use objective.l1 for an L1 penalty)"
+            )
+        rho = config.sparsity_target
+        terms["sparsity"] = lambda model, x, out, w=config.sparsity: w * kl_sparsity(out.z, rho)
+    if config.contractive > 0:
+        method = config.contractive_method
+        if model_config is not None:
+            if model_config.batch_norm:
+                raise AekitError("objective.contractive needs per-sample Jacobians, which batch statistics mix; "
+                                 "set model.batch_norm=false")
+            one_layer = model_config.architecture == "mlp" and model_config.hidden == ()
+            if method == "closed_form" and not one_layer:
+                raise AekitError("objective.contractive_method=closed_form needs a one-layer encoder "
+                                 f"(model.architecture=mlp, model.hidden=); got architecture="
+                                 f"{model_config.architecture!r}, hidden={model_config.hidden!r}; use auto or exact")
+        probes = config.contractive_probes
+        terms["contractive"] = lambda model, x, out, w=config.contractive: w * jacobian_frobenius_sq(
+            model, x, method, probes)
+    return terms

@@ -1,0 +1,137 @@
+"""Latent diagnostics: what the code looks like on the test set, for every model.
+
+- **code histogram**: all code values pooled, 50 bins;
+- **activation rate** of each unit: the share of test images on which ``|z_j|`` exceeds a
+  threshold of 1% of the largest ``|z|`` seen (a ReLU unit is active when it is not zero; the
+  relative threshold keeps the definition scale-free for linear and sigmoid codes too);
+- **dead units**: never active on the test set, or constant over it;
+- **mean absolute activation** ``mean |z|`` over images and units, the number the classic
+  sparse-autoencoder comparison reports (an L1 penalty drives it down).
+
+``latent_diagnostics`` is registered in :data:`aekit.tasks.evaluate.EXTRA_EVALUATIONS` (adds
+``result["latent"]`` to ``eval.json``) and ``latent_section`` in
+:data:`aekit.tasks.report.EXTRA_SECTIONS` (plots and a table in ``report.html``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+RELATIVE_THRESHOLD = 0.01
+BINS = 50
+
+
+@torch.inference_mode()
+def encode_unit(model: Any, x_unit: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Codes (N, k) of inputs in [0, 1], (N, C, H, W), through the recorded preprocessing."""
+    prep, module = model.preprocessing, model.module
+    codes = [module.encode(prep.batch_to_model(x_unit[i:i + batch_size].to(model.device))).float().cpu()
+             for i in range(0, x_unit.shape[0], batch_size)]
+    return torch.cat(codes)
+
+
+def code_statistics(codes: torch.Tensor | np.ndarray, *, relative_threshold: float = RELATIVE_THRESHOLD,
+                    bins: int = BINS) -> dict[str, Any]:
+    """Diagnostics of a set of codes (N, k); JSON-able.
+
+    Returns:
+        ``code_size``, ``threshold`` (absolute), ``mean_abs_activation``, ``mean_activation``,
+        ``mean_activation_rate``, ``dead_units`` (count) and ``dead_unit_indices``,
+        ``per_unit`` (``activation_rate``, ``mean_abs``, ``mean``, ``std`` lists) and
+        ``histogram`` (``edges``, ``counts``).
+    """
+    z = torch.as_tensor(np.asarray(codes) if not isinstance(codes, torch.Tensor) else codes).double()
+    z = z.reshape(z.shape[0], -1)
+    peak = float(z.abs().max()) if z.numel() else 0.0
+    threshold = relative_threshold * peak
+    active = z.abs() > threshold  # (N, k)
+    rate = active.double().mean(0)
+    std = z.std(0, unbiased=False)
+    dead = (rate == 0) | (std <= 1e-6 * max(peak, 1e-12))
+    counts, edges = np.histogram(z.numpy().ravel(), bins=bins)
+    return {
+        "code_size": int(z.shape[1]),
+        "n": int(z.shape[0]),
+        "threshold": threshold,
+        "mean_abs_activation": float(z.abs().mean()),
+        "mean_activation": float(z.mean()),
+        "mean_activation_rate": float(rate.mean()),
+        "dead_units": int(dead.sum()),
+        "dead_unit_indices": torch.nonzero(dead).flatten().tolist()[:1000],
+        "per_unit": {
+            "activation_rate": rate.tolist(),
+            "mean_abs": z.abs().mean(0).tolist(),
+            "mean": z.mean(0).tolist(),
+            "std": std.tolist(),
+        },
+        "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
+    }
+
+
+def latent_diagnostics(model: Any, test: Any, x_unit: torch.Tensor, result: dict[str, Any]) -> None:
+    """``EXTRA_EVALUATIONS`` hook: ``result["latent"] = code_statistics(codes of the test set)``."""
+    result["latent"] = code_statistics(encode_unit(model, x_unit))
+
+
+def latent_summary_line(stats: dict[str, Any]) -> str:
+    """One line for ``aekit eval``: mean |z|, activation rate, dead units."""
+    return (f"code: mean |z| {stats['mean_abs_activation']:.4g}, mean activation rate "
+            f"{stats['mean_activation_rate']:.3f}, dead units {stats['dead_units']} of {stats['code_size']}")
+
+
+def plot_code_histogram(stats: dict[str, Any], path: str | Path) -> Path:
+    """Histogram of every code value (log count axis), from the stored counts."""
+    from ..viz.curves import _new_figure, _save
+
+    fig = _new_figure(5.0, 3.2)
+    ax = fig.subplots()
+    counts = np.asarray(stats["histogram"]["counts"], dtype=float)
+    ax.stairs(counts, stats["histogram"]["edges"], fill=True, color="#4c72b0")
+    if counts.max() > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("code value z")
+    ax.set_ylabel("count (images x units)")
+    ax.set_title(f"code values, {stats['n']} test images x {stats['code_size']} units")
+    return _save(fig, path, 110)
+
+
+def plot_unit_rates(stats: dict[str, Any], path: str | Path) -> Path:
+    """Activation rate of each unit (in unit order; sorted when there are more than 128)."""
+    from ..viz.curves import _new_figure, _save
+
+    rate = np.asarray(stats["per_unit"]["activation_rate"])
+    many = rate.size > 128
+    fig = _new_figure(max(5.0, min(10.0, 0.12 * rate.size + 2)) if not many else 6.0, 3.0)
+    ax = fig.subplots()
+    values = np.sort(rate)[::-1] if many else rate
+    ax.bar(np.arange(rate.size), values, width=1.0 if many else 0.8, color="#dd8452")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("unit (sorted by rate)" if many else "unit")
+    ax.set_ylabel("share of images active")
+    ax.set_title(f"per-unit activation rate (|z| > {stats['threshold']:.3g})")
+    return _save(fig, path, 110)
+
+
+def latent_section(report: Any, model: Any, result: dict[str, Any], test: Any, out_dir: str | Path) -> None:
+    """``EXTRA_SECTIONS`` hook: the code histogram, per-unit rates and a table in the report."""
+    stats = result.get("latent")
+    if not stats:
+        return
+    out_dir = Path(out_dir)
+    report.heading("Latent code")
+    report.table({
+        "code size": stats["code_size"],
+        "mean |z|": stats["mean_abs_activation"],
+        "mean z": stats["mean_activation"],
+        "mean activation rate": stats["mean_activation_rate"],
+        "dead units": stats["dead_units"],
+        "active threshold |z| >": stats["threshold"],
+    }, caption="on the test set; a unit is active on an image when |z| exceeds 1% of the largest |z|")
+    report.image(plot_code_histogram(stats, out_dir / "code_histogram.png"), caption="code values",
+                 pixelated=False)
+    report.image(plot_unit_rates(stats, out_dir / "unit_activation.png"),
+                 caption="activation rate per unit; dead units have rate 0 or never change", pixelated=False)
