@@ -19,8 +19,9 @@ from .errors import AekitError
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
 ARCHITECTURES = ("mlp", "conv")
-LATENTS = ("deterministic",)
-RECONSTRUCTIONS = ("mse", "bce")
+LATENTS = ("deterministic", "gaussian")
+RECONSTRUCTIONS = ("mse", "bce", "gaussian")
+BINARIZE = ("none", "dynamic", "static")
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("none", "cosine", "step", "plateau")
@@ -158,7 +159,10 @@ class ModelConfig(_ConfigMixin):
         activation: hidden-layer nonlinearity.
         code_activation: nonlinearity applied to the code (``"relu"`` in the classic shallow model).
         output_activation: ``"sigmoid"`` for data in [0, 1], ``"none"`` for normalised data.
-        latent: latent type; ``"deterministic"`` for plain autoencoders.
+        latent: latent type; ``"deterministic"`` for plain autoencoders, ``"gaussian"`` for VAEs
+            (the encoder outputs μ and log σ² of a diagonal Gaussian posterior).
+        learn_sigma: learn one σ per channel for the ``gaussian`` reconstruction likelihood
+            (saved with the weights); otherwise ``objective.sigma`` is used.
         batch_norm: batch normalisation after hidden layers.
         dropout: dropout probability after hidden layers (0 disables).
     """
@@ -175,6 +179,7 @@ class ModelConfig(_ConfigMixin):
     code_activation: str = "none"
     output_activation: str = "sigmoid"
     latent: str = "deterministic"
+    learn_sigma: bool = False
     batch_norm: bool = False
     dropout: float = 0.0
 
@@ -185,6 +190,9 @@ class ModelConfig(_ConfigMixin):
         _check_choice(owner, "code_activation", self.code_activation, ACTIVATIONS)
         _check_choice(owner, "output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         _check_choice(owner, "latent", self.latent, LATENTS)
+        if self.latent == "gaussian" and self.code_activation != "none":
+            raise AekitError(f"model.code_activation: a gaussian latent samples its code, so expected 'none'; "
+                             f"got {self.code_activation!r}")
         _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))
         _check_choice(owner, "upsample", self.upsample, ("transpose", "nearest"))
         if len(self.input_shape) != 3 or any(int(s) <= 0 for s in self.input_shape):
@@ -214,17 +222,36 @@ class ObjectiveConfig(_ConfigMixin):
 
     Args:
         reconstruction: ``"bce"`` (Bernoulli likelihood, for data in [0, 1]) or ``"mse"``.
+            ``"gaussian"`` is the Gaussian negative log-likelihood with σ = ``sigma`` (or learned,
+            see ``ModelConfig.learn_sigma``).
         reduction: ``"mean"`` averages the reconstruction term over pixels and the batch (the
             number then reads as a per-pixel error); ``"sum"`` sums over pixels and averages over
-            the batch (the per-sample negative log-likelihood convention of VAEs).
+            the batch (the per-sample negative log-likelihood convention of VAEs). A VAE's KL
+            term is summed over latent dimensions, and divided by the pixel count under ``"mean"``.
+        beta: weight of the KL term of probabilistic latents (β-VAE; 1 is the ELBO).
+        kl_warmup: epochs over which the KL weight rises linearly from 0 to ``beta`` (0: off).
+        free_bits: nats per latent dimension below which the KL is not penalised (0: off).
+        binarize: ``"dynamic"`` draws Bernoulli(pixel) images afresh for every batch (the
+            binarised-MNIST convention); ``"static"`` binarises each image the same way every
+            time; both replace input and target. Needs data in [0, 1].
+        sigma: σ of the ``gaussian`` likelihood when it is not learned, in model-space units.
     """
 
     reconstruction: str = "bce"
     reduction: str = "mean"
+    beta: float = 1.0
+    kl_warmup: float = 0.0
+    free_bits: float = 0.0
+    binarize: str = "none"
+    sigma: float = 1.0
 
     def __post_init__(self) -> None:
         _check_choice("objective", "reconstruction", self.reconstruction, RECONSTRUCTIONS)
         _check_choice("objective", "reduction", self.reduction, REDUCTIONS)
+        _check_choice("objective", "binarize", self.binarize, BINARIZE)
+        for name in ("beta", "kl_warmup", "free_bits"):
+            _check_positive("objective", name, getattr(self, name), allow_zero=True)
+        _check_positive("objective", "sigma", self.sigma)
 
 
 AUTO_EPOCHS = 20

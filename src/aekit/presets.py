@@ -38,6 +38,16 @@ PRESETS: dict[str, Preset] = {
         model=dict(architecture="conv", channels=(32, 64), downsample="stride", upsample="transpose"),
         objective=dict(reconstruction="bce"),
     ),
+    "vae": Preset(
+        "variational: MLP 512-256, Gaussian latent (μ, log σ²), Bernoulli likelihood + β·KL, summed per sample",
+        model=dict(architecture="mlp", hidden=(512, 256), latent="gaussian"),
+        objective=dict(reconstruction="bce", reduction="sum"),
+    ),
+    "conv-vae": Preset(
+        "variational conv: strided conv encoder / transposed-conv decoder, Gaussian latent, Bernoulli + β·KL",
+        model=dict(architecture="conv", channels=(32, 64), latent="gaussian"),
+        objective=dict(reconstruction="bce", reduction="sum"),
+    ),
 }
 
 

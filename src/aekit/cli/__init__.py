@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AekitError
-from . import evaluate, reconstruct, summary, train
+from . import evaluate, generate, interpolate, likelihood, reconstruct, summary, train
 
-COMMANDS = (train, evaluate, summary, reconstruct)
+COMMANDS = (train, evaluate, summary, reconstruct, generate, interpolate, likelihood)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 from ..config import ModelConfig, ObjectiveConfig
+from .kl import KLTerm, free_bits_kl, warmup_factor
 from .objective import Objective
-from .reconstruction import RECONSTRUCTION_TERMS, bce, mse
+from .reconstruction import RECONSTRUCTION_TERMS, bce, binarize, gaussian, mse
 
 
 def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = None) -> Objective:
@@ -8,4 +9,7 @@ def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = 
     return Objective(config, model_config)
 
 
-__all__ = ["Objective", "RECONSTRUCTION_TERMS", "bce", "build_objective", "mse"]
+__all__ = [
+    "KLTerm", "Objective", "RECONSTRUCTION_TERMS", "bce", "binarize", "build_objective", "free_bits_kl", "gaussian",
+    "mse", "warmup_factor",
+]

@@ -14,7 +14,8 @@ import torch
 from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
 from ..models import AEOutput, Autoencoder
-from .reconstruction import RECONSTRUCTION_TERMS
+from .kl import KLTerm
+from .reconstruction import binarize, reconstruction_term
 
 # A regulariser gets the model, the (possibly corrupted) input and the forward output, and
 # returns a per-sample penalty (B,), already multiplied by its weight.
@@ -31,13 +32,17 @@ class Objective:
 
     def __init__(self, config: ObjectiveConfig, model_config: ModelConfig | None = None):
         self.config = config
-        self.reconstruction = RECONSTRUCTION_TERMS[config.reconstruction]
+        self.reconstruction = reconstruction_term(config)
+        self.kl = KLTerm(config)  # used when the model's latent has a posterior (VAEs)
         self.regularisers: dict[str, Regulariser] = {}
         if model_config is not None and config.reconstruction == "bce" and model_config.output_activation != "sigmoid":
             raise AekitError(
                 "objective.reconstruction=bce needs model.output_activation=sigmoid (outputs in [0, 1]); "
                 f"got output_activation={model_config.output_activation!r}; use reconstruction=mse instead"
             )
+        if model_config is not None and model_config.learn_sigma and config.reconstruction != "gaussian":
+            raise AekitError("model.learn_sigma=true learns the σ of a Gaussian likelihood; expected "
+                             f"objective.reconstruction=gaussian, got {config.reconstruction!r}")
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """The training input for a clean batch (identity until corruptions are configured)."""
@@ -55,9 +60,17 @@ class Objective:
             generator: source of randomness for corruptions (seeded by the trainer).
             epoch: fractional epoch, for terms with schedules (e.g. KL warm-up).
         """
+        x = binarize(x, self.config.binarize, generator)  # binary input *and* target when asked
         x_in = self.corrupt(x, generator)
         out = model(x_in)
+        if out.posterior is not None and not model.training:
+            # Eval-mode forward decodes the posterior mean; score a sample, as the ELBO does.
+            z = out.posterior.sample(generator=generator)
+            logits = model.decode_logits(z)
+            out = AEOutput(model.activate(logits), z, logits, out.posterior, out.log_sigma)
         terms = {"recon": self.reconstruction(out, x, self.config.reduction).mean()}
+        if out.posterior is not None:
+            terms["kl"] = self.kl(out.posterior, x, epoch=epoch, training=model.training).mean()
         for name, term in self.regularisers.items():
             terms[name] = term(model, x_in, out).mean()
         terms["loss"] = sum(terms.values())

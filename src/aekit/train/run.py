@@ -290,6 +290,9 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
                  save_checkpoint=checkpoint, on_best=export, callbacks=tuple(callbacks), progress=progress, log=log)
     module.load_state_dict(result.best_state)
     model = Model(module, preprocessing, run, path=out / MODEL_DIR, data_info=data_info)
+    from ..tasks.generate import fit_sampler_after_training
+
+    fit_sampler_after_training(model, splits, log=log)  # deterministic AEs become generative
     save_model(model, out / MODEL_DIR)
     _write_run_file(out, run, preprocessing, data_info, state="finished", epochs_done=result.state.epoch,
                     best_epoch=result.state.best_epoch, best_val_loss=result.state.best_val,
