@@ -47,7 +47,7 @@ MODELS = {
 }
 
 
-def train_model(name: str, log=print):
+def train_model(name: str, threads: int = 1, log=print):
     import aekit
     from aekit.train.run import read_run_file
 
@@ -60,8 +60,9 @@ def train_model(name: str, log=print):
     resume = (out / "checkpoints" / "last.safetensors").exists()
     log(f"[{name}] {'resuming' if resume else 'training'} {preset} into {out}")
     if resume:
-        return aekit.train(out=out, resume=True, progress=False, evaluate=False)
-    return aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, evaluate=False, **spec)
+        return aekit.train(out=out, resume=True, progress=False, evaluate=False, threads=threads)
+    return aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, evaluate=False,
+                       threads=threads, **spec)
 
 
 def main(argv=None) -> int:
@@ -70,13 +71,15 @@ def main(argv=None) -> int:
     parser.add_argument("--phase", choices=("train", "eval", "all"), default="all")
     parser.add_argument("--k", type=int, default=5000, help="importance samples per test image")
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="PyTorch threads (default 1: on a shared 2-core machine, 2 threads oversubscribe "
+                             "the cores and run several times slower)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     for name in args.models:
         started = time.perf_counter()
         if args.phase in ("train", "all"):
-            train_model(name)
+            train_model(name, threads=args.threads)
         if args.phase in ("eval", "all"):
             from vae_mnist_eval import evaluate_and_record
 

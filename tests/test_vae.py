@@ -17,6 +17,13 @@ from aekit.objectives.reconstruction import static_uniforms
 SHAPE = (1, 4, 4)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny models: a second thread only adds synchronisation, and on a busy shared machine
+    # two threads per process oversubscribe the cores and run many times slower.
+    torch.set_num_threads(1)
+
+
 def vae(latent_dim: int = 3, **model) -> torch.nn.Module:
     torch.manual_seed(0)
     cfg = ModelConfig(input_shape=SHAPE, latent_dim=latent_dim, hidden=(8,), latent="gaussian", **model)

@@ -93,8 +93,8 @@ def generate(model: Model, n: int = 64, *, temperature: float = 1.0, sampler: st
     For a Bernoulli decoder the images are the decoder's means (pixel probabilities), which is
     how VAE samples are usually shown; drawing binary pixels from them only adds noise.
     """
-    return model.decode(sample_codes(model, n, temperature=temperature, sampler=sampler, seed=seed),
-                        as_float=as_float)
+    codes = sample_codes(model, n, temperature=temperature, sampler=sampler, seed=seed)
+    return model.decode(codes.numpy(), as_float=as_float)
 
 
 def fit_sampler_after_training(model: Model, splits: Any, log: Any = print) -> None:

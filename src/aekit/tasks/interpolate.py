@@ -54,7 +54,7 @@ def interpolate(model: Model, image_a: Any, image_b: Any, *, steps: int = 10, me
     """
     codes = model.encode(np.stack([_one(model, image_a), _one(model, image_b)]))
     path = interpolate_codes(torch.as_tensor(codes[0]), torch.as_tensor(codes[1]), steps, method)
-    return model.decode(path, as_float=as_float)
+    return model.decode(path.numpy(), as_float=as_float)
 
 
 def _one(model: Model, image: Any) -> np.ndarray:

@@ -235,7 +235,7 @@ def resume_run(
                   data=run.data.with_overrides(**routed["data"]))
     splits = load_splits(run.data, seed=run.train.seed, progress=progress)
     preprocessing = Preprocessing.fit(splits.train.images, normalize=run.data.normalize)
-    if preprocessing.to_dict() != record["preprocessing"]:
+    if preprocessing != Preprocessing.from_dict(record["preprocessing"]):  # JSON holds lists, not tuples
         raise AekitError(
             f"the data loaded now differs from the data {out} was trained on (preprocessing "
             f"{preprocessing.to_dict()} vs recorded {record['preprocessing']}); check --data-dir"
