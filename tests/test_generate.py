@@ -158,6 +158,25 @@ def test_vae_samples_the_prior_and_interpolates(runs):
         interpolate(model, np.zeros((5, 5)), b)
 
 
+def test_model_posterior_takes_images_as_users_have_them(runs):
+    model = load_model(runs["vae"])
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 12, 12), dtype=np.uint8)
+    q = model.posterior(images)
+    np.testing.assert_allclose(q.mean.numpy(), model.encode(images), rtol=0, atol=1e-6)
+    assert q.sample().shape == (5, 2) and q.kl().shape == (5,) and (q.std > 0).all()
+
+
+def test_cli_train_vae_options(runs, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "vae", "--dataset", str(runs["data"]), "--epochs", "1", "--latent", "2",
+                 "--hidden", "16", "--beta", "2", "--kl-warmup", "3", "--free-bits", "0.1", "--binarize", "static",
+                 "--out", str(out), "--no-eval", "--no-progress"]) == 0
+    objective = json.loads((out / "run.json").read_text())["config"]["objective"]
+    assert (objective["beta"], objective["kl_warmup"], objective["free_bits"], objective["binarize"]) == \
+        (2.0, 3.0, 0.1, "static")
+    assert "train/kl" in (out / "metrics.jsonl").read_text()
+
+
 def test_latent_maps(runs):
     vae, deep = load_model(runs["vae"]), load_model(runs["deep"])
     picture = manifold(vae, 5)
@@ -205,6 +224,11 @@ def test_cli_generate_interpolate_likelihood(runs, tmp_path, capsys):
     assert main(["likelihood", str(runs["vae"]), "-k", "20", "--limit", "10", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["nll_k"] == 20 and result["nll_n"] == 10 and result["nll"] > 0
+    assert main(["likelihood", str(runs["vae"]), "-k", "5", "--limit", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "ELBO" in text and "NLL" in text and "K=5" in text and "active units" in text
+    assert main(["eval", str(runs["vae"]), "--no-report"]) == 0
+    assert "ELBO" in capsys.readouterr().out
 
 
 def test_cli_errors_are_one_line(runs, tmp_path, capsys):

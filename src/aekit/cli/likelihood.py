@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..io import load_model, resolve_device
     from ..tasks.evaluate import to_unit
-    from ..tasks.likelihood import check_probabilistic, evaluate_likelihood
+    from ..tasks.likelihood import check_probabilistic, evaluate_likelihood, format_likelihood
     from ..train.run import load_splits
 
     model = load_model(args.run, device=resolve_device(args.device))
@@ -45,13 +45,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.split} images: {result['n']} ({result['likelihood']} likelihood"
-          + (f", binarised: {result['binarized']})" if result["binarized"] != "none" else ")"))
-    print(f"ELBO          {result['elbo']:10.3f} nats  (-log p(x|z) {result['recon']:.3f}, KL {result['kl']:.3f})")
-    if "nll" in result:
-        print(f"NLL (K={result['nll_k']})  {result['nll']:10.3f} nats  ± {result['nll_sem']:.3f} (s.e.m.), "
-              f"{result['nll_n']} images, {result['nll_seconds']:.0f} s")
-    print(f"active units  {result['active_units']} / {result['latent_dim']}")
-    if result["collapse"]:
-        print(f"warning: {result['collapse']}")
+    print(f"{args.split} split: {result['n']} images, {result['likelihood']} likelihood")
+    print(format_likelihood(result))
     return 0

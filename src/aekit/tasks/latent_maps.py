@@ -164,10 +164,12 @@ def latent_section(report: Any, model: Model, result: dict[str, Any], test: Any,
         for method in ("tsne", "umap") if umap_available() else ("tsne",):
             if len(idx) < 5:
                 break
+            name = {"tsne": "t-SNE", "umap": "UMAP"}[method]
             write_map(project(codes[idx], method), out_dir / f"latent_{method}.png", sub_labels,
-                      title=f"{method.upper()} of test {what}")
-            report.image(out_dir / f"latent_{method}.png", caption=f"{method.upper()} of {len(idx)} test-set "
-                                                                   f"{what} (a random subset)", pixelated=False)
+                      title=f"{name} of test {what}")
+            report.image(out_dir / f"latent_{method}.png", caption=f"{name} of {len(idx)} test-set {what} "
+                                                                   "(a random subset), coloured by label",
+                         pixelated=False)
     picture, order = traversal(model, codes=codes)
     save_png(out_dir / "traversal.png", picture)
     sweep = "from −3 to 3 (prior standard deviations)" if _is_vae(model) else "over ±3 standard deviations"

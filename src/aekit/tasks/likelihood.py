@@ -229,6 +229,19 @@ def evaluate_likelihood(
     return result
 
 
+def format_likelihood(result: dict[str, Any]) -> str:
+    """Lines for the terminal: ELBO and parts, NLL, active units, any collapse warning."""
+    lines = [f"ELBO {result['elbo']:.2f} nats per image (−log p(x|z) {result['recon']:.2f}, KL {result['kl']:.2f})"
+             + (f", binarised test set ({result['binarized']})" if result["binarized"] != "none" else "")]
+    if "nll" in result:
+        lines.append(f"NLL {result['nll']:.2f} ± {result['nll_sem']:.2f} nats (importance sampling, "
+                     f"K={result['nll_k']}, {result['nll_n']} images, {result['nll_seconds']:.0f} s)")
+    lines.append(f"active units {result['active_units']} / {result['latent_dim']}")
+    if result["collapse"]:
+        lines.append(f"warning: {result['collapse']}")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------- evaluation and report hooks
 def likelihood_evaluation(model: Model, test: Any, x_unit: torch.Tensor, result: dict[str, Any]) -> None:
     """``EXTRA_EVALUATIONS`` entry: adds ``result["likelihood"]`` for VAEs (K=100 on ≤1000 images)."""
