@@ -206,6 +206,7 @@ def test_reports_hold_the_new_sections(runs):
 
 
 # ----------------------------------------------------------------------------- CLI
+@pytest.mark.filterwarnings("ignore::aekit.tasks.likelihood.PosteriorCollapseWarning")  # 3-epoch VAE
 def test_cli_generate_interpolate_likelihood(runs, tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main(["generate", str(runs["vae"]), "-n", "16", "-o", str(out), "--temperature", "0.8"]) == 0
