@@ -158,7 +158,10 @@ def test_evaluate_likelihood_reports_parts_and_active_units(trained_vae):
     model, test = trained_vae
     with warnings.catch_warnings():
         warnings.simplefilter("error", PosteriorCollapseWarning)  # a trained VAE has not collapsed
-        result = evaluate_likelihood(model, test, k=20, limit=50)
+        result = evaluate_likelihood(model, test, k=20, limit=50, per_sample=True)
+    per_image = result.pop("per_sample")
+    assert per_image["elbo"].shape == (len(test),) and per_image["log_px"].shape == (50,)
+    assert result["nll"] == pytest.approx(-float(per_image["log_px"].mean()))
     assert result["elbo"] == pytest.approx(-(result["recon"] + result["kl"]))
     assert result["nll"] <= -result["elbo_same_images"] and result["nll_n"] == 50
     assert result["kl"] == pytest.approx(sum(result["kl_per_dim"]), rel=1e-3)

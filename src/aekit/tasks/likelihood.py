@@ -178,7 +178,7 @@ def collapse_message(kl_total: float, active: int, latent_dim: int) -> str | Non
 
 def evaluate_likelihood(
     model: Model, x_unit: torch.Tensor, *, k: int = 5000, limit: int | None = None, seed: int = 0,
-    rows: int = 8192, progress: bool = False, warn: bool = True,
+    rows: int = 8192, progress: bool = False, warn: bool = True, per_sample: bool = False,
 ) -> dict[str, Any]:
     """ELBO, its parts, the importance-weighted NLL, active units and KL per dimension.
 
@@ -191,6 +191,8 @@ def evaluate_likelihood(
         rows: decoder inputs per chunk of the NLL estimate.
         progress: progress bar for the NLL.
         warn: emit a :class:`PosteriorCollapseWarning` when the posterior has collapsed.
+        per_sample: also return ``result["per_sample"]``: tensors of each image's ``elbo``,
+            ``recon``, ``kl`` and ``log_px`` (not JSON-able).
 
     Returns:
         A JSON-able dict of means in nats per image (``elbo``, ``recon``, ``kl``, ``nll``), the
@@ -223,6 +225,8 @@ def evaluate_likelihood(
         result.update(nll=float(-log_px.mean()), nll_sem=float(log_px.std() / math.sqrt(max(1, n_iw))),
                       nll_k=k, nll_n=n_iw, nll_seconds=round(time.perf_counter() - started, 1),
                       elbo_same_images=float(bound["elbo"][:n_iw].mean()))
+    if per_sample:
+        result["per_sample"] = dict(bound, **({"log_px": log_px} if k > 0 else {}))
     result["collapse"] = collapse_message(result["kl"], active, result["latent_dim"])
     if warn and result["collapse"]:
         warnings.warn(result["collapse"], PosteriorCollapseWarning, stacklevel=2)
