@@ -27,3 +27,12 @@ def test_fifty_epochs_at_lr_3e_3_stay_finite(preset, tmp_path):
                 assert math.isfinite(value), (record["epoch"], key, value)
     assert all(torch.isfinite(p).all() for p in model.module.parameters())
     assert history[-1]["val/loss"] < history[0]["val/loss"] - 1.0  # and it learned something (nats)
+
+
+def test_a_vae_run_resumes_from_its_checkpoint(tmp_path):
+    # run.json stores the preprocessing as JSON (lists); resuming must still recognise the data.
+    common = dict(out=tmp_path / "run", threads=1, progress=False, evaluate=False, log=None)
+    aekit.train("vae", dataset="digits", epochs=1, limit=200, latent_dim=2, hidden=(16,), **common)
+    aekit.train(resume=True, epochs=2, **common)
+    history = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["epoch"] for r in history] == [1, 2] and "train/kl" in history[1]
