@@ -3,6 +3,10 @@
 Losses never live in ``forward``. An Objective takes the model and a clean batch, optionally
 corrupts the input, runs the model and returns ``{"recon": ..., <regularisers>..., "loss": ...}``
 where ``loss`` is the weighted sum that gets minimised. The trainer logs every term.
+
+A model whose latent has a posterior (a VAE) also gets ``"kl"`` (:mod:`.kl`), so its loss is
+``recon + β·KL``, the negative ELBO for β = 1; with ``binarize`` set, the batch is binarised
+first and serves as both input and target.
 """
 
 from __future__ import annotations
