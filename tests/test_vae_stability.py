@@ -17,7 +17,7 @@ from aekit.train.callbacks import read_metrics
 @pytest.mark.parametrize("preset", ["vae", "conv-vae"])
 def test_fifty_epochs_at_lr_3e_3_stay_finite(preset, tmp_path):
     model = aekit.train(preset, dataset="digits", out=tmp_path / preset, epochs=50, lr=3e-3, batch_size=32,
-                        limit=320, latent_dim=4, threads=1, progress=False, evaluate=False, log=None,
+                        limit=160, latent_dim=4, threads=1, progress=False, evaluate=False, log=None,
                         **{"objective.binarize": "dynamic", "model.channels": (8, 16)})
     history = read_metrics(tmp_path / preset / "metrics.jsonl")
     assert len(history) == 50
