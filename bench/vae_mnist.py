@@ -139,13 +139,14 @@ def pictures(name: str, model, test, results_dir: Path) -> None:
     save_png(results_dir / f"vae_mnist_{name}_samples.png", sample_grid(model, 64, ncols=16))
 
 
-def record(entry: dict, results_dir: Path) -> None:
+def record(entry: dict | None, results_dir: Path) -> None:
     """Merge ``entry`` into vae_mnist.json and rewrite the markdown table."""
     from aekit.fileio import atomic_write_bytes, atomic_write_json
 
     path = results_dir / "vae_mnist.json"
     data = json.loads(path.read_text()) if path.exists() else {"models": {}}
-    data["models"][entry["model"]] = entry
+    if entry is not None:
+        data["models"][entry["model"]] = entry
     data["conventions"] = (
         "MNIST with dynamic binarisation in training (Bernoulli(pixel) per batch); the 10,000 test images "
         "binarised once (seed 0); nats per image; NLL = -log p(x) by importance sampling with K posterior "
@@ -153,10 +154,10 @@ def record(entry: dict, results_dir: Path) -> None:
         "validation and model selection); training time = sum of epoch times, nice'd on a shared 2-core CPU"
     )
     atomic_write_json(path, data)
-    rows = ["| model | latent | layers | params | epochs | lr | train time | test ELBO (10k) | test NLL | K "
+    rows = ["| model | latent | layers | params | epochs | lr | train time | test ELBO (10k) | test NLL ± s.e.m. | K "
             "| NLL images | NLL, first 1000 | active units | losses finite |",
             "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for e in data["models"].values():
+    for e in sorted(data["models"].values(), key=lambda e: list(MODELS).index(e["model"])):
         nll = f"{e['nll']:.2f} ± {e['nll_sem']:.2f}" if e.get("nll") is not None else "-"
         lr = f"{e['lr']:g}" + (f" {e['schedule']}" if e["schedule"] != "none" else "")
         rows.append(
@@ -173,7 +174,8 @@ def record(entry: dict, results_dir: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--phase", choices=("train", "eval", "all"), default="all")
+    parser.add_argument("--phase", choices=("train", "eval", "all", "table"), default="all",
+                        help="table: only rewrite the markdown table from the JSON")
     parser.add_argument("--k", type=int, default=5000, help="importance samples per test image")
     parser.add_argument("--limit", type=int, default=None,
                         help="NLL on the first N test images only (default: all for vae32, 1000 for the others)")
@@ -182,6 +184,9 @@ def main(argv=None) -> int:
                              "the cores and run several times slower)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.phase == "table":
+        record(None, RESULTS)
+        return 0
     for name in args.models:
         started = time.perf_counter()
         if args.phase in ("train", "all"):
