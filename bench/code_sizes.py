@@ -18,6 +18,24 @@ from pathlib import Path
 from common import REPO, default_data_dir, markdown_table, write_results
 
 
+def trained(preset: str, k: int, out: Path, args: argparse.Namespace):
+    """The model for one row: reused when a finished run with these settings exists, resumed when
+    one was interrupted (the bench takes hours on 2 cores), trained afresh otherwise."""
+    import aekit
+
+    record = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else None
+    same = (record is not None and record["config"]["model"]["latent_dim"] == k
+            and record["config"]["train"]["epochs"] == args.epochs and record["config"]["data"]["limit"] == args.limit)
+    if same and not args.retrain:
+        if record["status"]["state"] == "finished" and (out / "eval.json").exists():
+            return aekit.load(out)
+        if (out / "checkpoints").exists():
+            return aekit.train(out=out, resume=True, threads=args.threads, progress=False, log=None,
+                               data_dir=args.data_dir)
+    return aekit.train(preset, dataset="mnist", data_dir=args.data_dir, latent_dim=k, epochs=args.epochs,
+                       limit=args.limit, threads=args.threads, out=out, overwrite=True, progress=False, log=None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 16, 32, 64])
@@ -28,9 +46,11 @@ def main() -> None:
     parser.add_argument("--runs", default=str(REPO / "bench" / "runs" / "code_sizes"))
     parser.add_argument("--name", default="code_sizes")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per training (0: default)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train every model afresh (default: reuse finished runs with the same settings, "
+                             "resume interrupted ones)")
     args = parser.parse_args()
 
-    import aekit
     from aekit.data import load_dataset
     from aekit.tasks.evaluate import aggregate, fit_pca, pca_reconstruct, per_sample_scores, to_unit
 
@@ -49,8 +69,7 @@ def main() -> None:
         print(rows[-1], flush=True)
         for preset in args.presets:
             out = Path(args.runs) / f"{preset}-{k}"
-            model = aekit.train(preset, dataset="mnist", data_dir=args.data_dir, latent_dim=k, epochs=args.epochs,
-                                limit=args.limit, threads=args.threads, out=out, overwrite=True, progress=False, log=None)
+            model = trained(preset, k, out, args)
             result = json.loads((out / "eval.json").read_text())["model"]
             status = json.loads((out / "run.json").read_text())["status"]
             rows.append({"model": preset, "code": k, "mse": result["mse"], "psnr": result["psnr"],

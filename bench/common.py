@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = Path(__file__).resolve().parent / "runs"  # trained models (ignored by git; rebuilt by --train)
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "src"))  # run from a checkout without installing
+
+
+def run_dir(name: str) -> Path:
+    """Where the bench keeps the trained model called ``name``."""
+    return RUNS / "".join(c if c.isalnum() else "_" for c in name)
 
 
 def default_data_dir() -> str:
@@ -49,7 +55,7 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return format(v, floatfmt)
-        return "" if v is None else str(v)
+        return "" if v is None else str(v).replace("|", "\\|")  # a bare | would split the cell
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
@@ -57,11 +63,15 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None,
 
 
 def write_results(name: str, payload: dict[str, Any], table: str, notes: str = "") -> None:
-    """Write ``results/<name>.json`` and ``results/<name>.md`` and print the table."""
+    """Write ``results/<name>.json`` and ``results/<name>.md`` and print the table.
+
+    ``table`` may be a whole markdown document with its own title; ``notes`` adds a title and text above it.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "machine": machine(), **payload}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    text = f"# {name}\n\n{notes.strip()}\n\n{table}\n\nMachine: {json.dumps(payload['machine'])}\n"
+    head = f"# {name}\n\n{notes.strip()}\n\n" if notes else ""
+    text = f"{head}{table.rstrip()}\n\nMachine: {json.dumps(payload['machine'])}\n"
     (RESULTS / f"{name}.md").write_text(text)
     print(table)
     print(f"\nwrote {RESULTS / (name + '.json')} and {RESULTS / (name + '.md')}")

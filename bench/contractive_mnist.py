@@ -25,7 +25,6 @@ import time
 
 import torch
 
-from _common import markdown_table, write_results
 from aekit.config import ModelConfig, ObjectiveConfig, TrainConfig
 from aekit.data import load_dataset
 from aekit.data.preprocess import Preprocessing
@@ -33,6 +32,7 @@ from aekit.models import build_model
 from aekit.objectives import build_objective, jacobian_frobenius_sq
 from aekit.train.checkpoint import TrainState
 from aekit.train.loop import InMemoryBatches, make_optimizer, train_one_epoch
+from common import markdown_table, write_results
 
 ONE_LAYER = dict(architecture="mlp", hidden=(), code_activation="sigmoid", latent_dim=32)
 DEEP = dict(architecture="mlp", hidden="auto", code_activation="sigmoid", latent_dim=32)

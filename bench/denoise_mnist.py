@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from _common import markdown_table, run_dir, write_results
+from common import markdown_table, run_dir, write_results
 
 # name -> (preset, overrides, what it is). Epochs and widths were picked to train in reasonable
 # time on 2 shared CPU cores; the closing note of the issue gives the measured times.

@@ -19,7 +19,7 @@ import json
 
 import torch
 
-from _common import markdown_table, run_dir, write_results
+from common import markdown_table, run_dir, write_results
 
 MODELS: dict[str, tuple[str, dict, str]] = {
     "inpainting (conv-denoising, blocks:6-14)": (

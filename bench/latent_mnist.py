@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from _common import markdown_table, run_dir, write_results
+from common import markdown_table, run_dir, write_results
 
 VARIANTS = {
     "dense (plain, ReLU code)": ("dense", {}),

@@ -19,11 +19,12 @@ from .errors import AekitError
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
 ARCHITECTURES = ("mlp", "conv")
-LATENTS = ("deterministic",)
+LATENTS = ("deterministic", "gaussian")
 BOTTLENECKS = ("dense", "spatial")
 CORRUPTIONS = ("gaussian", "salt_pepper", "masking", "blocks", "speckle")  # parsed in objectives.corruptions
 CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
-RECONSTRUCTIONS = ("mse", "bce")
+RECONSTRUCTIONS = ("mse", "bce", "gaussian")
+BINARIZE = ("none", "dynamic", "static")
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("none", "cosine", "step", "plateau")
@@ -163,12 +164,15 @@ class ModelConfig(_ConfigMixin):
         activation: hidden-layer nonlinearity.
         code_activation: nonlinearity applied to the code (``"relu"`` in the classic shallow model).
         output_activation: ``"sigmoid"`` for data in [0, 1], ``"none"`` for normalised data.
-        latent: latent type; ``"deterministic"`` for plain autoencoders.
+        latent: latent type; ``"deterministic"`` for plain autoencoders, ``"gaussian"`` for VAEs
+            (the encoder outputs μ and log σ² of a diagonal Gaussian posterior).
         bottleneck: ``"dense"`` (conv features -> a linear layer -> a code of ``latent_dim``
             values; the default) or ``"spatial"`` (conv only: the code is a feature map of
             ``latent_dim`` channels at the lowest resolution, flattened, so it holds
             ``latent_dim * h * w`` values; see :attr:`code_size`). A spatial code keeps where
             things are, which is what denoising needs; a dense one forces real compression.
+        learn_sigma: learn one σ per channel for the ``gaussian`` reconstruction likelihood
+            (saved with the weights); otherwise ``objective.sigma`` is used.
         batch_norm: batch normalisation after hidden layers.
         dropout: dropout probability after hidden layers (0 disables).
     """
@@ -186,6 +190,7 @@ class ModelConfig(_ConfigMixin):
     output_activation: str = "sigmoid"
     latent: str = "deterministic"
     bottleneck: str = "dense"
+    learn_sigma: bool = False
     batch_norm: bool = False
     dropout: float = 0.0
 
@@ -196,6 +201,9 @@ class ModelConfig(_ConfigMixin):
         _check_choice(owner, "code_activation", self.code_activation, ACTIVATIONS)
         _check_choice(owner, "output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         _check_choice(owner, "latent", self.latent, LATENTS)
+        if self.latent == "gaussian" and self.code_activation != "none":
+            raise AekitError(f"model.code_activation: a gaussian latent samples its code, so expected 'none'; "
+                             f"got {self.code_activation!r}")
         _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))
         _check_choice(owner, "upsample", self.upsample, ("transpose", "nearest"))
         _check_choice(owner, "bottleneck", self.bottleneck, BOTTLENECKS)
@@ -239,9 +247,12 @@ class ObjectiveConfig(_ConfigMixin):
 
     Args:
         reconstruction: ``"bce"`` (Bernoulli likelihood, for data in [0, 1]) or ``"mse"``.
+            ``"gaussian"`` is the Gaussian negative log-likelihood with σ = ``sigma`` (or learned,
+            see ``ModelConfig.learn_sigma``).
         reduction: ``"mean"`` averages the reconstruction term over pixels and the batch (the
             number then reads as a per-pixel error); ``"sum"`` sums over pixels and averages over
-            the batch (the per-sample negative log-likelihood convention of VAEs).
+            the batch (the per-sample negative log-likelihood convention of VAEs). A VAE's KL
+            term is summed over latent dimensions, and divided by the pixel count under ``"mean"``.
         corruption: noise applied to each training batch, in order, as spec strings such as
             ``"gaussian:0.5"``, ``"salt_pepper:0.3"``, ``"masking:0.25"``, ``"blocks:10"``,
             ``"speckle:0.4"`` (see :mod:`aekit.objectives.corruptions`); the clean batch stays
@@ -255,6 +266,13 @@ class ObjectiveConfig(_ConfigMixin):
             ``closed_form``, ``exact`` (batched vector-Jacobian products, one per code unit) or
             ``hutchinson`` (unbiased estimate from ``contractive_probes`` random projections).
         contractive_probes: random projections per sample for ``hutchinson``.
+        beta: weight of the KL term of probabilistic latents (β-VAE; 1 is the ELBO).
+        kl_warmup: epochs over which the KL weight rises linearly from 0 to ``beta`` (0: off).
+        free_bits: nats per latent dimension below which the KL is not penalised (0: off).
+        binarize: ``"dynamic"`` draws Bernoulli(pixel) images afresh for every batch (the
+            binarised-MNIST convention); ``"static"`` binarises each image the same way every
+            time; both replace input and target. Needs data in [0, 1].
+        sigma: σ of the ``gaussian`` likelihood when it is not learned, in model-space units.
     """
 
     reconstruction: str = "bce"
@@ -266,11 +284,17 @@ class ObjectiveConfig(_ConfigMixin):
     contractive: float = 0.0
     contractive_method: str = "auto"
     contractive_probes: int = 1
+    beta: float = 1.0
+    kl_warmup: float = 0.0
+    free_bits: float = 0.0
+    binarize: str = "none"
+    sigma: float = 1.0
 
     def __post_init__(self) -> None:
         owner = "objective"
         _check_choice(owner, "reconstruction", self.reconstruction, RECONSTRUCTIONS)
         _check_choice(owner, "reduction", self.reduction, REDUCTIONS)
+        _check_choice(owner, "binarize", self.binarize, BINARIZE)
         if isinstance(self.corruption, str):
             raise AekitError(f"objective.corruption: expected a list of specs; got the string {self.corruption!r}")
         for spec in self.corruption:
@@ -278,12 +302,13 @@ class ObjectiveConfig(_ConfigMixin):
             if name not in CORRUPTIONS:  # parameters are checked when the Objective is built
                 raise AekitError(f"objective.corruption: expected specs like gaussian:0.5 named one of "
                                  f"{', '.join(CORRUPTIONS)}; got {spec!r}")
-        for name in ("l1", "sparsity", "contractive"):
+        for name in ("l1", "sparsity", "contractive", "beta", "kl_warmup", "free_bits"):
             _check_positive(owner, name, getattr(self, name), allow_zero=True)
         if not 0.0 < self.sparsity_target < 1.0:
             raise AekitError(f"objective.sparsity_target: expected a rate in (0, 1); got {self.sparsity_target!r}")
         _check_choice(owner, "contractive_method", self.contractive_method, CONTRACTIVE_METHODS)
         _check_positive(owner, "contractive_probes", self.contractive_probes)
+        _check_positive(owner, "sigma", self.sigma)
 
 
 AUTO_EPOCHS = 20

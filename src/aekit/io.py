@@ -124,6 +124,12 @@ class Model:
         return codes if space.is_torch else codes.numpy()
 
     @torch.inference_mode()
+    def posterior(self, images: Any) -> Any:
+        """Images -> the VAE posterior q(z|x) (``mean``, ``std``, ``sample``, ``kl``, ``log_prob``), batched."""
+        x, _ = self.preprocessing.to_model(images, device=self.device)
+        return self.module.posterior(x)
+
+    @torch.inference_mode()
     def decode(self, codes: Any, *, as_float: bool = False, batch_size: int = 1024) -> Any:
         """Codes (N, k) -> images (N, H, W, C): uint8 by default, floats in [0, 1] with ``as_float``."""
         is_torch = isinstance(codes, torch.Tensor)

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AekitError
-from . import denoise, evaluate, inpaint, reconstruct, summary, train
+from . import denoise, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
 
-COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint)
+COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(format_table(result, result.get("preset", "model")))
+        if result.get("likelihood"):
+            from ..tasks.likelihood import format_likelihood
+
+            print(format_likelihood(result["likelihood"]))
         if result.get("report"):
             print(f"report: {result['report']}")
     return 0

@@ -17,7 +17,11 @@ from .blocks import (
     mlp_decoder,
     mlp_encoder,
 )
-from .latents import DeterministicLatent
+from .latents import DeterministicLatent, DiagonalGaussian, GaussianLatent, soft_clamp
+
+# A learned likelihood σ (``ModelConfig.learn_sigma``) stays in [e^-6, e^2]: a σ that could
+# shrink without bound would let the Gaussian likelihood run off to -inf on easy pixels.
+LOG_SIGMA_RANGE = (-6.0, 2.0)
 
 
 @dataclass
@@ -28,13 +32,16 @@ class AEOutput:
         x_hat: reconstruction in model space, (B, C, H, W).
         z: the code, (B, code_size): ``latent_dim`` values, or a flattened spatial code map.
         logits: decoder output before the output activation (equals ``x_hat`` when none).
-        posterior: the latent distribution for probabilistic latents, else ``None``.
+        posterior: the latent distribution for probabilistic latents (a
+            :class:`~aekit.models.latents.DiagonalGaussian`), else ``None``.
+        log_sigma: learned log σ per channel of a Gaussian likelihood, (C,), else ``None``.
     """
 
     x_hat: torch.Tensor
     z: torch.Tensor
     logits: torch.Tensor
     posterior: Any = None
+    log_sigma: torch.Tensor | None = None
 
 
 class Autoencoder(nn.Module):
@@ -49,13 +56,17 @@ class Autoencoder(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, latent: nn.Module, decoder: nn.Module,
-                 output_activation: str = "sigmoid", input_shape: tuple[int, ...] | None = None):
+                 output_activation: str = "sigmoid", input_shape: tuple[int, ...] | None = None,
+                 learn_sigma: bool = False):
         super().__init__()
         self.encoder = encoder
         self.latent = latent
         self.decoder = decoder
         self.output_activation = output_activation
         self.input_shape = tuple(input_shape) if input_shape is not None else None
+        if learn_sigma:
+            channels = self.input_shape[0] if self.input_shape is not None else 1
+            self.raw_log_sigma = nn.Parameter(torch.zeros(channels))
 
     def check_input(self, x: torch.Tensor) -> None:
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
@@ -68,6 +79,20 @@ class Autoencoder(nn.Module):
         self.check_input(x)
         z, _ = self.latent(self.encoder(x))
         return z
+
+    def posterior(self, x: torch.Tensor) -> DiagonalGaussian:
+        """(B, C, H, W) -> q(z|x) with ``mean``, ``std``, ``sample``, ``kl``, ``log_prob``."""
+        self.check_input(x)
+        if not isinstance(self.latent, GaussianLatent):
+            raise AekitError("posterior() needs a probabilistic latent (model.latent=gaussian); "
+                             "this model's codes are deterministic: use encode()")
+        return self.latent.posterior(self.encoder(x))
+
+    @property
+    def log_sigma(self) -> torch.Tensor | None:
+        """The learned log σ per channel of a Gaussian likelihood, or ``None``."""
+        raw = getattr(self, "raw_log_sigma", None)
+        return None if raw is None else soft_clamp(raw, *LOG_SIGMA_RANGE)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
@@ -83,7 +108,8 @@ class Autoencoder(nn.Module):
         self.check_input(x)
         z, posterior = self.latent(self.encoder(x))
         logits = self.decode_logits(z)
-        return AEOutput(x_hat=self.activate(logits), z=z, logits=logits, posterior=posterior)
+        return AEOutput(x_hat=self.activate(logits), z=z, logits=logits, posterior=posterior,
+                        log_sigma=self.log_sigma)
 
 
 def resolved_hidden(config: ModelConfig) -> tuple[int, ...]:
@@ -96,6 +122,8 @@ def resolved_hidden(config: ModelConfig) -> tuple[int, ...]:
 def build_latent(config: ModelConfig) -> nn.Module:
     if config.latent == "deterministic":
         return DeterministicLatent(config.code_size, config.code_activation)
+    if config.latent == "gaussian":
+        return GaussianLatent(config.latent_dim)
     raise AekitError(f"model.latent: no latent named {config.latent!r}")
 
 
@@ -114,4 +142,5 @@ def build_model(config: ModelConfig) -> Autoencoder:
                                downsample=config.downsample, **conv)
         decoder = conv_decoder(config.code_size, config.channels, shape,
                                upsample=config.upsample, **conv)
-    return Autoencoder(encoder, latent, decoder, config.output_activation, input_shape=shape)
+    return Autoencoder(encoder, latent, decoder, config.output_activation, input_shape=shape,
+                       learn_sigma=config.learn_sigma)

@@ -2,14 +2,89 @@
 
 A latent takes the encoder's ``in_features`` outputs and returns ``(z, posterior)``. The
 deterministic latent returns the (optionally activated) features as the code and no posterior.
+The Gaussian latent (Kingma & Welling 2014, "Auto-Encoding Variational Bayes") reads the
+features as the mean and log-variance of a diagonal Gaussian posterior q(z|x) and returns a
+reparameterised sample ``z = μ + σ·ε`` while training and the mean ``μ`` in eval mode, so a
+trained VAE encodes deterministically.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import activation
+
+LOG_2PI = math.log(2 * math.pi)
+
+# log σ² is kept in [-10, 10] (σ from 0.0067 to 148): wide enough never to bind on real data,
+# narrow enough that exp() and 1/σ² stay finite in float32 even when a high learning rate
+# throws the encoder's outputs far off, which is where VAEs otherwise produce NaN.
+LOGVAR_RANGE = (-10.0, 10.0)
+
+
+def soft_clamp(h: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Smooth clamp to (low, high): ≈ identity well inside, no dead zone at the bounds.
+
+    ``low + softplus(h - low) - softplus(h - high)``: it tends to ``low`` as h → -∞ and to
+    ``high`` as h → +∞. Its slope ``σ(h - low) - σ(h - high)`` fades smoothly beyond the bounds
+    (0.27 one unit out, 0.12 two units out) instead of dropping to zero at them, so an encoder
+    pushed just outside the range still gets a gradient back (a hard clamp would stall it).
+    """
+    return low + F.softplus(h - low) - F.softplus(h - high)
+
+
+class DiagonalGaussian:
+    """q(z|x) = N(μ, diag(σ²)) for a batch; the ``posterior`` of a VAE's forward pass.
+
+    Attributes:
+        mean: μ, (B, k).
+        logvar: log σ², (B, k), already clamped to :data:`LOGVAR_RANGE`.
+    """
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor):
+        self.mean = mean
+        self.logvar = logvar
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    @property
+    def var(self) -> torch.Tensor:
+        return torch.exp(self.logvar)
+
+    def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reparameterised draws μ + σ·ε: (B, k), or (n, B, k) when ``n`` is given."""
+        shape = self.mean.shape if n is None else (n, *self.mean.shape)
+        eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + self.std * eps
+
+    def kl_per_dim(self) -> torch.Tensor:
+        """KL(q ‖ N(0, I)) of each latent dimension, (B, k): ½(μ² + σ² − 1 − log σ²)."""
+        return 0.5 * (self.mean.pow(2) + self.var - 1.0 - self.logvar)
+
+    def kl(self) -> torch.Tensor:
+        """KL(q ‖ N(0, I)) per sample, summed over latent dimensions, (B,) in nats."""
+        return self.kl_per_dim().sum(-1)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z|x), summed over latent dimensions: (..., B, k) -> (..., B)."""
+        return -0.5 * ((z - self.mean).pow(2) / self.var + self.logvar + LOG_2PI).sum(-1)
+
+    def detach(self) -> DiagonalGaussian:
+        return DiagonalGaussian(self.mean.detach(), self.logvar.detach())
+
+    def __repr__(self) -> str:
+        return f"DiagonalGaussian(batch={self.mean.shape[0]}, dim={self.mean.shape[-1]})"
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dimension: (..., k) -> (...)."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
 class DeterministicLatent(nn.Module):
@@ -23,3 +98,27 @@ class DeterministicLatent(nn.Module):
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.act(h), None
+
+
+class GaussianLatent(nn.Module):
+    """(B, 2k) features -> μ, log σ² -> z; a sample while training, μ in eval mode.
+
+    ::
+
+        h (B, 2k) ──split──▶ μ (B, k)
+                         └─▶ log σ² (B, k) ──soft clamp──▶ q(z|x) ──train: μ + σ·ε / eval: μ──▶ z
+    """
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.in_features = 2 * latent_dim
+
+    def posterior(self, h: torch.Tensor) -> DiagonalGaussian:
+        mean, raw_logvar = h.float().chunk(2, dim=-1)
+        return DiagonalGaussian(mean, soft_clamp(raw_logvar, *LOGVAR_RANGE))
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, DiagonalGaussian]:
+        q = self.posterior(h)
+        z = q.sample() if self.training else q.mean
+        return z, q

@@ -1,7 +1,8 @@
 from ..config import ModelConfig, ObjectiveConfig
 from .corruptions import Corruption, CorruptionChain, corrupt_images, parse_corruption, parse_corruptions
+from .kl import KLTerm, free_bits_kl, warmup_factor
 from .objective import Objective
-from .reconstruction import RECONSTRUCTION_TERMS, bce, mse
+from .reconstruction import RECONSTRUCTION_TERMS, bce, binarize, gaussian, mse
 from .regularisers import jacobian_frobenius_sq, kl_sparsity, l1_code
 
 
@@ -15,7 +16,7 @@ def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = 
 
 
 __all__ = [
-    "Corruption", "CorruptionChain", "Objective", "RECONSTRUCTION_TERMS", "bce", "build_objective",
-    "corrupt_images", "jacobian_frobenius_sq", "kl_sparsity", "l1_code", "mse", "parse_corruption",
-    "parse_corruptions",
+    "Corruption", "CorruptionChain", "KLTerm", "Objective", "RECONSTRUCTION_TERMS", "bce", "binarize",
+    "build_objective", "corrupt_images", "free_bits_kl", "gaussian", "jacobian_frobenius_sq", "kl_sparsity",
+    "l1_code", "mse", "parse_corruption", "parse_corruptions", "warmup_factor",
 ]

@@ -3,6 +3,10 @@
 Losses never live in ``forward``. An Objective takes the model and a clean batch, optionally
 corrupts the input, runs the model and returns ``{"recon": ..., <regularisers>..., "loss": ...}``
 where ``loss`` is the weighted sum that gets minimised. The trainer logs every term.
+
+A model whose latent has a posterior (a VAE) also gets ``"kl"`` (:mod:`.kl`), so its loss is
+``recon + β·KL``, the negative ELBO for β = 1; with ``binarize`` set, the batch is binarised
+first and serves as both input and target.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
 from ..models import AEOutput, Autoencoder
 from .corruptions import Range, parse_corruptions
-from .reconstruction import RECONSTRUCTION_TERMS
+from .kl import KLTerm
+from .reconstruction import binarize, reconstruction_term
 from .regularisers import build_regularisers
 
 # A regulariser gets the model, the (possibly corrupted) input and the forward output, and
@@ -36,14 +41,18 @@ class Objective:
     def __init__(self, config: ObjectiveConfig, model_config: ModelConfig | None = None, *,
                  data_range: Range = (0.0, 1.0)):
         self.config = config
-        self.reconstruction = RECONSTRUCTION_TERMS[config.reconstruction]
+        self.reconstruction = reconstruction_term(config)
         self.corruption = parse_corruptions(config.corruption, data_range)
+        self.kl = KLTerm(config)  # used when the model's latent has a posterior (VAEs)
         self.regularisers: dict[str, Regulariser] = build_regularisers(config, model_config)
         if model_config is not None and config.reconstruction == "bce" and model_config.output_activation != "sigmoid":
             raise AekitError(
                 "objective.reconstruction=bce needs model.output_activation=sigmoid (outputs in [0, 1]); "
                 f"got output_activation={model_config.output_activation!r}; use reconstruction=mse instead"
             )
+        if model_config is not None and model_config.learn_sigma and config.reconstruction != "gaussian":
+            raise AekitError("model.learn_sigma=true learns the σ of a Gaussian likelihood; expected "
+                             f"objective.reconstruction=gaussian, got {config.reconstruction!r}")
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """The training input for a clean batch: ``objective.corruption`` applied in order."""
@@ -61,9 +70,17 @@ class Objective:
             generator: source of randomness for corruptions (seeded by the trainer).
             epoch: fractional epoch, for terms with schedules (e.g. KL warm-up).
         """
+        x = binarize(x, self.config.binarize, generator)  # binary input *and* target when asked
         x_in = self.corrupt(x, generator)
         out = model(x_in)
+        if out.posterior is not None and not model.training:
+            # Eval-mode forward decodes the posterior mean; score a sample, as the ELBO does.
+            z = out.posterior.sample(generator=generator)
+            logits = model.decode_logits(z)
+            out = AEOutput(model.activate(logits), z, logits, out.posterior, out.log_sigma)
         terms = {"recon": self.reconstruction(out, x, self.config.reduction).mean()}
+        if out.posterior is not None:
+            terms["kl"] = self.kl(out.posterior, x, epoch=epoch, training=model.training).mean()
         for name, term in self.regularisers.items():
             terms[name] = term(model, x_in, out).mean()
         terms["loss"] = sum(terms.values())

@@ -3,14 +3,27 @@
 Every term returns a per-sample value (B,) so the caller chooses the batch reduction, and
 sums over pixels when ``reduction == "sum"`` (the per-sample negative log-likelihood of VAEs)
 or averages over them when ``"mean"`` (reads as a per-pixel error).
+
+The likelihoods of a VAE's decoder p(x|z) are here too: ``bce`` is the Bernoulli negative
+log-likelihood (exact for binary targets; see :func:`binarize`), ``gaussian`` the Gaussian one
+with a fixed or learned σ. Both are in nats, so with ``reduction="sum"`` the VAE loss
+``recon + kl`` is the negative ELBO of each sample, averaged over the batch.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
+from ..config import ObjectiveConfig
+from ..errors import AekitError
 from ..models import AEOutput
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def _reduce_pixels(per_pixel: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -33,4 +46,86 @@ def bce(out: AEOutput, target: torch.Tensor, reduction: str = "mean") -> torch.T
     return _reduce_pixels(per_pixel, reduction)
 
 
-RECONSTRUCTION_TERMS = {"mse": mse, "bce": bce}
+def gaussian(out: AEOutput, target: torch.Tensor, reduction: str = "mean", sigma: float = 1.0) -> torch.Tensor:
+    """Gaussian negative log-likelihood per sample, (B,) nats: −log N(x; x_hat, σ²) per pixel.
+
+    ``½((x − x_hat)/σ)² + log σ + ½ log 2π`` per pixel, with σ the model's learned per-channel
+    value when it has one (``out.log_sigma``), else ``sigma``. With σ fixed this is MSE/(2σ²)
+    plus a constant, so σ sets the balance against the KL term of a VAE.
+    """
+    x_hat = out.x_hat.float()
+    if out.log_sigma is not None:
+        log_sigma = out.log_sigma.float().view(1, -1, *([1] * (x_hat.ndim - 2)))
+    else:
+        log_sigma = torch.tensor(math.log(sigma), device=x_hat.device)
+    per_pixel = 0.5 * ((target - x_hat) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
+    return _reduce_pixels(per_pixel.expand_as(x_hat), reduction)
+
+
+RECONSTRUCTION_TERMS = {"mse": mse, "bce": bce, "gaussian": gaussian}
+
+
+def reconstruction_term(config: ObjectiveConfig) -> Callable[[AEOutput, torch.Tensor, str], torch.Tensor]:
+    """The reconstruction term an :class:`ObjectiveConfig` names, with its settings bound."""
+    term = RECONSTRUCTION_TERMS[config.reconstruction]
+    return functools.partial(gaussian, sigma=config.sigma) if term is gaussian else term
+
+
+# ----------------------------------------------------------------------------- binarisation
+_M31 = 2**31 - 1
+_STATIC_SEED = 20140101
+
+
+def _check_unit(x: torch.Tensor) -> None:
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise AekitError(
+            f"objective.binarize needs intensities in [0, 1]; got values in [{lo:.3g}, {hi:.3g}] "
+            "(normalised data cannot be binarised: drop data.normalize or set objective.binarize=none)"
+        )
+
+
+def static_uniforms(x: torch.Tensor) -> torch.Tensor:
+    """Uniforms in (0, 1) shaped like ``x`` that depend only on the image's own pixels.
+
+    Each image is keyed by a weighted sum of its 8-bit pixel values; the key and each pixel's
+    index are then mixed by a few rounds of an integer hash (xor-shift and multiply, all
+    modulo 2^31 − 1 in int64, so nothing overflows). The same image therefore always gets the
+    same uniforms, on any device and in any batch: a static binarisation without storing a
+    second copy of the dataset.
+    """
+    flat = x.detach().flatten(1)
+    n_pixels = flat.shape[1]
+    g = torch.Generator().manual_seed(_STATIC_SEED)
+    weights = torch.randint(1, _M31, (n_pixels,), generator=g).to(x.device)
+    levels = (flat.float() * 255).round().long()
+    key = (levels * weights).sum(1) % _M31  # (B,)
+    v = (key[:, None] * 48271 + torch.arange(n_pixels, device=x.device) * 69621 + 12345) % _M31
+    for _ in range(3):
+        v = v ^ (v >> 13)
+        v = (v * 1103515245 + 12345) % _M31
+        v = v ^ (v >> 7)
+    return ((v.double() + 0.5) / _M31).float().view_as(x)
+
+
+def binarize(x: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binary images drawn from intensities: pixel ~ Bernoulli(x).
+
+    Args:
+        x: intensities in [0, 1], (B, C, H, W).
+        mode: ``"none"`` (returns ``x``), ``"dynamic"`` (fresh draws from ``generator`` on every
+            call: every epoch sees new binary images, which regularises; Salakhutdinov & Murray
+            2008 used one fixed draw, later work the dynamic one) or ``"static"`` (the same draw
+            for the same image every time, see :func:`static_uniforms`).
+        generator: source of the dynamic draws.
+    """
+    if mode == "none":
+        return x
+    _check_unit(x)
+    if mode == "dynamic":
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=torch.float32)
+    elif mode == "static":
+        u = static_uniforms(x)
+    else:
+        raise AekitError(f"objective.binarize: expected none, dynamic or static; got {mode!r}")
+    return (u < x).to(x.dtype)

@@ -262,3 +262,9 @@ def evaluate_saved(
         atomic_write_json(out_dir / "eval.json", result)
         result["report"] = str(report)
     return result
+
+
+# Built-in extras, registered last (they import helpers from this module's neighbours).
+from .likelihood import likelihood_evaluation  # noqa: E402
+
+EXTRA_EVALUATIONS.append(likelihood_evaluation)

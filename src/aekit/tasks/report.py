@@ -94,3 +94,12 @@ def write_run_report(out: Path, model: Model, result: dict[str, Any], test: Imag
     report.code(json.dumps(model.config.to_dict(), indent=2))
     report.text("Conventions: " + "; ".join(f"{k}: {v}" for k, v in result["conventions"].items()))
     return report.write(out / "report.html")
+
+
+# Built-in sections, registered last.
+from .generate import samples_section  # noqa: E402
+from .interpolate import interpolation_section  # noqa: E402
+from .latent_maps import latent_section  # noqa: E402
+from .likelihood import likelihood_section  # noqa: E402
+
+EXTRA_SECTIONS.extend([likelihood_section, samples_section, interpolation_section, latent_section])

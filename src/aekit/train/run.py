@@ -71,8 +71,15 @@ def route_overrides(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _fingerprint(run: RunConfig) -> str:
-    """What must not change between a run and its resumption (epochs and device may)."""
+    """What must not change between a run and its resumption (epochs and device may).
+
+    Only settings that differ from their defaults are hashed, so a run started before a release
+    added a new (defaulted) setting still resumes after it.
+    """
     data = run.to_dict()
+    defaults = RunConfig().to_dict()
+    for section in ("model", "objective", "train", "data"):
+        data[section] = {k: v for k, v in data[section].items() if v != defaults[section].get(k)}
     for key in ("epochs", "device", "threads", "early_stopping"):
         data["train"].pop(key, None)
     data["data"].pop("data_dir", None)
@@ -298,6 +305,9 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
                  save_checkpoint=checkpoint, on_best=export, callbacks=tuple(callbacks), progress=progress, log=log)
     module.load_state_dict(result.best_state)
     model = Model(module, preprocessing, run, path=out / MODEL_DIR, data_info=data_info)
+    from ..tasks.generate import fit_sampler_after_training
+
+    fit_sampler_after_training(model, splits, log=log)  # deterministic AEs become generative
     save_model(model, out / MODEL_DIR)
     _write_run_file(out, run, preprocessing, data_info, state="finished", epochs_done=result.state.epoch,
                     best_epoch=result.state.best_epoch, best_val_loss=result.state.best_val,

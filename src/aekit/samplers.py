@@ -1,0 +1,159 @@
+"""Samplers of latent codes, kept apart from the models that decode them.
+
+- :class:`PriorSampler` draws from the VAE prior N(0, I).
+- :class:`GaussianMixtureSampler` fits a Gaussian mixture to the codes of training images and
+  draws from it: this is what makes a *deterministic* autoencoder generative (Ghosh et al.
+  2020, "From Variational to Deterministic Autoencoders", sample their RAEs this way; pythae's
+  ``GaussianMixtureSampler`` too). It is fitted with scikit-learn's ``GaussianMixture`` and
+  saved with the model as plain tensors (means, covariances, weights), never pickled; sampling
+  is done here from those tensors.
+
+Both take a ``temperature`` T that scales the spread: N(0, T²I) for the prior, μ_c + T·L_c·ε
+for mixture component c (L_c the Cholesky factor of its covariance). T < 1 trades variety for
+cleaner samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import AekitError, NotFittedError
+
+FITTED_KEY = "sampler"
+TENSOR_PREFIX = "sampler."
+
+
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise AekitError(f"expected a temperature > 0; got {temperature!r}")
+
+
+def _check_n(n: int) -> None:
+    if int(n) < 1:
+        raise AekitError(f"expected at least 1 sample; got n={n!r}")
+
+
+class PriorSampler:
+    """z ~ N(0, T² I): the prior of a VAE.
+
+    Args:
+        latent_dim: size of the codes.
+    """
+
+    kind = "prior"
+
+    def __init__(self, latent_dim: int):
+        self.latent_dim = int(latent_dim)
+
+    def sample(self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, latent_dim) float32 codes."""
+        _check_n(n)
+        _check_temperature(temperature)
+        return temperature * torch.randn(int(n), self.latent_dim, generator=generator)
+
+
+class GaussianMixtureSampler:
+    """A full-covariance Gaussian mixture over training codes.
+
+    Args:
+        n_components: mixture components (10 by default, one per MNIST class in spirit).
+        max_samples: fit on at most this many codes (a random subset), to bound the fit time.
+        seed: seeds the subset and scikit-learn's initialisation.
+
+    Attributes (after :meth:`fit`):
+        means_: (C, k) component means.
+        covariances_: (C, k, k) component covariances.
+        weights_: (C,) mixing weights.
+        n_fit_: codes used for the fit.
+        train_log_likelihood_: mean log-likelihood of those codes under the mixture.
+    """
+
+    kind = "gmm"
+
+    def __init__(self, n_components: int = 10, *, max_samples: int = 20000, seed: int = 0):
+        self.n_components = n_components
+        self.max_samples = max_samples
+        self.seed = seed
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, codes: Any) -> GaussianMixtureSampler:
+        """Fit on codes (N, k) (NumPy or torch)."""
+        from sklearn.mixture import GaussianMixture
+
+        z = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+        if z.ndim != 2 or not np.isfinite(z).all():
+            raise AekitError(f"expected finite codes of shape (N, k); got an array of shape {z.shape}")
+        if z.shape[0] < 2 * self.n_components:
+            raise AekitError(f"a {self.n_components}-component mixture needs at least {2 * self.n_components} "
+                             f"codes; got {z.shape[0]}; pass fewer components")
+        rng = np.random.default_rng(self.seed)
+        if z.shape[0] > self.max_samples:
+            z = z[rng.choice(z.shape[0], self.max_samples, replace=False)]
+        gmm = GaussianMixture(self.n_components, covariance_type="full", reg_covar=1e-5, max_iter=200,
+                              n_init=1, random_state=self.seed).fit(z.astype(np.float64))
+        self.means_ = torch.from_numpy(gmm.means_).float()
+        self.covariances_ = torch.from_numpy(gmm.covariances_).float()
+        self.weights_ = torch.from_numpy(gmm.weights_).float()
+        self.n_fit_ = int(z.shape[0])
+        self.train_log_likelihood_ = float(gmm.score(z.astype(np.float64)))
+        return self
+
+    def check_is_fitted(self) -> None:
+        if not hasattr(self, "means_"):
+            raise NotFittedError("this GaussianMixtureSampler is not fitted yet; call fit(codes) first")
+
+    @property
+    def latent_dim(self) -> int:
+        self.check_is_fitted()
+        return int(self.means_.shape[1])
+
+    # ----------------------------------------------------------------- sampling
+    def _cholesky(self) -> torch.Tensor:
+        cov = self.covariances_.double()
+        eye = torch.eye(cov.shape[-1], dtype=cov.dtype)
+        for jitter in (0.0, 1e-6, 1e-4):
+            factor, info = torch.linalg.cholesky_ex(cov + jitter * eye)
+            if int(info.max()) == 0:
+                return factor.float()
+        raise AekitError("the saved mixture covariances are not positive definite; refit the sampler")
+
+    def sample(self, n: int, *, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, k) float32 codes: a component by weight, then μ_c + T·L_c·ε."""
+        self.check_is_fitted()
+        _check_n(n)
+        _check_temperature(temperature)
+        comps = torch.multinomial(self.weights_.double(), int(n), replacement=True, generator=generator)
+        eps = torch.randn(int(n), self.latent_dim, 1, generator=generator)
+        return self.means_[comps] + temperature * (self._cholesky()[comps] @ eps).squeeze(-1)
+
+    # ----------------------------------------------------------------- saved state
+    def to_fitted(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """(JSON-able settings, tensors) for ``Model.fitted`` / ``Model.fitted_tensors``."""
+        self.check_is_fitted()
+        info = {"kind": self.kind, "n_components": self.n_components, "covariance_type": "full",
+                "latent_dim": self.latent_dim, "n_fit": self.n_fit_, "seed": self.seed,
+                "train_log_likelihood": round(self.train_log_likelihood_, 4)}
+        tensors = {TENSOR_PREFIX + "means": self.means_, TENSOR_PREFIX + "covariances": self.covariances_,
+                   TENSOR_PREFIX + "weights": self.weights_}
+        return info, tensors
+
+    @classmethod
+    def from_fitted(cls, info: dict[str, Any], tensors: dict[str, torch.Tensor]) -> GaussianMixtureSampler:
+        """Rebuild from what :meth:`to_fitted` saved; shapes are checked, not trusted."""
+        try:
+            means, covs, weights = (tensors[TENSOR_PREFIX + k].float() for k in ("means", "covariances", "weights"))
+        except KeyError as err:
+            raise AekitError(f"saved sampler is incomplete: missing tensor {err}; refit it "
+                             "(aekit generate RUN --fit-sampler)") from None
+        c, k = means.shape
+        if covs.shape != (c, k, k) or weights.shape != (c,) or int(info.get("n_components", c)) != c:
+            raise AekitError(f"saved sampler tensors disagree: means {tuple(means.shape)}, covariances "
+                             f"{tuple(covs.shape)}, weights {tuple(weights.shape)}; refit it")
+        sampler = cls(c, seed=int(info.get("seed", 0)))
+        sampler.means_, sampler.covariances_, sampler.weights_ = means, covs, weights
+        sampler.n_fit_ = int(info.get("n_fit", 0))
+        sampler.train_log_likelihood_ = float(info.get("train_log_likelihood", float("nan")))
+        return sampler

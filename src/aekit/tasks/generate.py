@@ -1,0 +1,149 @@
+"""Generation: new images from sampled codes, for VAEs and deterministic autoencoders alike.
+
+A VAE samples its prior N(0, I). A deterministic autoencoder has no prior, so a Gaussian
+mixture is fitted on the codes of its training images when training ends and saved with the
+model (:class:`aekit.samplers.GaussianMixtureSampler`); ``generate`` then samples that. A
+model saved without one raises with the command that fits it. ::
+
+    from aekit.tasks.generate import generate
+    images = generate(model, 64, temperature=0.8)   # (64, H, W, C) uint8
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import AekitError, NotFittedError
+from ..io import Model
+from ..models.latents import GaussianLatent
+from ..samplers import FITTED_KEY, GaussianMixtureSampler, PriorSampler
+
+SAMPLERS = ("auto", "prior", "gmm")
+
+
+def is_vae(model: Model) -> bool:
+    return isinstance(model.module.latent, GaussianLatent)
+
+
+def saved_sampler(model: Model) -> GaussianMixtureSampler | None:
+    """The mixture sampler saved with ``model``, or ``None``."""
+    info = model.fitted.get(FITTED_KEY)
+    if not info:
+        return None
+    if info.get("kind") != GaussianMixtureSampler.kind:
+        raise AekitError(f"unknown saved sampler kind {info.get('kind')!r}; expected 'gmm'")
+    sampler = GaussianMixtureSampler.from_fitted(info, model.fitted_tensors)
+    if sampler.latent_dim != model.latent_dim:
+        raise AekitError(f"the saved sampler draws {sampler.latent_dim}-D codes but the model's code has "
+                         f"{model.latent_dim} dimensions; refit it (aekit generate RUN --fit-sampler)")
+    return sampler
+
+
+def fit_sampler(model: Model, images: Any, *, n_components: int = 10, seed: int = 0) -> GaussianMixtureSampler:
+    """Fit a Gaussian mixture on the codes of ``images`` and keep it in ``model.fitted``.
+
+    Call ``model.save(path)`` afterwards to persist it. Codes are the posterior means for VAEs.
+    """
+    codes = model.encode(images)
+    sampler = GaussianMixtureSampler(n_components, seed=seed).fit(codes)
+    info, tensors = sampler.to_fitted()
+    model.fitted[FITTED_KEY] = info
+    model.fitted_tensors = {k: v for k, v in model.fitted_tensors.items() if not k.startswith("sampler.")}
+    model.fitted_tensors.update(tensors)
+    return sampler
+
+
+def get_sampler(model: Model, kind: str = "auto") -> PriorSampler | GaussianMixtureSampler:
+    """``auto``: the prior for VAEs, the saved mixture for deterministic autoencoders."""
+    if kind not in SAMPLERS:
+        raise AekitError(f"expected a sampler in {', '.join(SAMPLERS)}; got {kind!r}")
+    if kind == "prior" or (kind == "auto" and is_vae(model)):
+        if not is_vae(model):
+            raise AekitError(f"the prior sampler needs a VAE; {model.config.preset!r} is deterministic, its codes "
+                             "follow no known prior: use --sampler gmm")
+        return PriorSampler(model.latent_dim)
+    sampler = saved_sampler(model)
+    if sampler is None:
+        where = f" {model.path.parent if model.path and model.path.name == 'model' else model.path}" \
+            if model.path else ""
+        raise NotFittedError(
+            f"this {'VAE' if is_vae(model) else 'deterministic autoencoder'} has no fitted mixture sampler; "
+            f"fit one on its training codes with: aekit generate{where or ' RUN'} --fit-sampler"
+            + (" (or sample the prior with --sampler prior)" if is_vae(model) else "")
+        )
+    return sampler
+
+
+def sample_codes(model: Model, n: int, *, temperature: float = 1.0, sampler: str = "auto",
+                 seed: int = 0) -> torch.Tensor:
+    """(n, k) codes from the model's sampler, reproducible by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return get_sampler(model, sampler).sample(n, temperature=temperature, generator=generator)
+
+
+def generate(model: Model, n: int = 64, *, temperature: float = 1.0, sampler: str = "auto", seed: int = 0,
+             as_float: bool = False) -> np.ndarray:
+    """``n`` new images (n, H, W, C): uint8, or floats in [0, 1] with ``as_float``.
+
+    For a Bernoulli decoder the images are the decoder's means (pixel probabilities), which is
+    how VAE samples are usually shown; drawing binary pixels from them only adds noise.
+    """
+    codes = sample_codes(model, n, temperature=temperature, sampler=sampler, seed=seed)
+    return model.decode(codes.numpy(), as_float=as_float)
+
+
+def fit_sampler_after_training(model: Model, splits: Any, log: Any = print) -> None:
+    """Called by the trainer before the final export: deterministic models get a mixture sampler."""
+    if is_vae(model) or len(splits.train) < 20:
+        return
+    n_components = min(10, len(splits.train) // 2)
+    sampler = fit_sampler(model, splits.train.images, n_components=n_components, seed=model.config.train.seed)
+    if log is not None:
+        log(f"fitted a {n_components}-component Gaussian mixture sampler on {sampler.n_fit_} training codes")
+
+
+def fit_sampler_from_training_data(model: Model, *, data_dir: str | None = None, n_components: int = 10,
+                                   progress: bool = True) -> GaussianMixtureSampler:
+    """Reload the model's training split (as recorded) and fit a mixture sampler on its codes."""
+    from dataclasses import replace
+
+    from ..train.run import load_splits
+
+    data = model.config.data if data_dir is None else replace(model.config.data, data_dir=data_dir)
+    splits = load_splits(data, seed=model.config.train.seed, progress=progress)
+    return fit_sampler(model, splits.train.images, n_components=n_components, seed=model.config.train.seed)
+
+
+def sample_grid(model: Model, n: int = 64, *, temperature: float = 1.0, sampler: str = "auto",
+                seed: int = 0, ncols: int | None = None) -> np.ndarray:
+    """A tiled picture of ``n`` samples."""
+    from ..viz import image_grid
+
+    return image_grid(generate(model, n, temperature=temperature, sampler=sampler, seed=seed), ncols=ncols)
+
+
+def write_samples(model: Model, path: str | os.PathLike, **kwargs: Any) -> Path:
+    from ..viz import save_png
+
+    return save_png(path, sample_grid(model, **kwargs))
+
+
+# --------------------------------------------------------------------- report
+def samples_section(report: Any, model: Model, result: dict[str, Any], test: Any, out_dir: Any) -> None:
+    """``EXTRA_SECTIONS`` entry: sample grids at temperature 1 and 0.7."""
+    report.heading("Samples")
+    try:
+        source = get_sampler(model)
+    except NotFittedError as err:
+        report.text(f"No samples: {err}")
+        return
+    what = ("the prior N(0, I)" if source.kind == "prior" else
+            f"a {source.n_components}-component Gaussian mixture fitted on {source.n_fit_} training codes")
+    for temperature, name in ((1.0, "samples.png"), (0.7, "samples_t07.png")):
+        path = write_samples(model, Path(out_dir) / name, n=64, temperature=temperature, ncols=16)
+        report.image(path, caption=f"64 decoded samples of {what}, temperature {temperature:g}")
