@@ -29,7 +29,7 @@ def trained(preset: str, k: int, out: Path, args: argparse.Namespace):
     if same and not args.retrain:
         if record["status"]["state"] == "finished" and (out / "eval.json").exists():
             return aekit.load(out)
-        if (out / "checkpoints").exists():
+        if (out / "checkpoints" / "last.safetensors").exists():
             return aekit.train(out=out, resume=True, threads=args.threads, progress=False, log=None,
                                data_dir=args.data_dir)
     return aekit.train(preset, dataset="mnist", data_dir=args.data_dir, latent_dim=k, epochs=args.epochs,
