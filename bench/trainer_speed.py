@@ -6,7 +6,8 @@ DataLoader loop, same architecture, same batch size, same optimizer, same proces
 The plain loop is what a tutorial writes: a float32 TensorDataset in [0, 1], a shuffling
 DataLoader (default workers), sigmoid outputs and ``F.binary_cross_entropy``. aekit holds the
 uint8 images as one tensor, batches by index, scales per batch and uses BCE-with-logits.
-Training time only (no validation); median over epochs after a warm-up epoch.
+Training time only (no validation); median over epochs after a warm-up epoch; the two sides
+alternate ``--repeats`` times so drifting load on a shared machine hits both.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="alternate aekit and the plain loop this many times (load on a shared machine drifts)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for both sides (0: PyTorch's default)")
     parser.add_argument("--data-dir", default=default_data_dir())
     args = parser.parse_args()
 
@@ -58,20 +62,23 @@ def main() -> None:
     from aekit.tasks.evaluate import to_unit
     from aekit.train.callbacks import read_metrics
 
-    torch.set_num_threads(torch.get_num_threads())
+    if args.threads:
+        torch.set_num_threads(args.threads)
     splits = load_dataset("mnist", data_dir=args.data_dir, progress=False)
     x_train = to_unit(splits.train.images)  # (54000, 1, 28, 28), what the plain loop gets
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
-            out = Path(tmp) / preset
-            aekit.train(preset, dataset="mnist", data_dir=args.data_dir, latent_dim=args.latent,
-                        epochs=args.epochs + 1, batch_size=args.batch_size, out=out, evaluate=False,
-                        progress=False, log=None)
-            aekit_rates = [r["samples_per_s"] for r in read_metrics(out / "metrics.jsonl")][1:]
             run = build_run_config(preset, input_shape=(1, 28, 28), model={"latent_dim": args.latent})
-            torch.manual_seed(0)
-            loop_rates = plain_loop_epochs(build_model(run.model), x_train, args.epochs, args.batch_size)
+            aekit_rates, loop_rates = [], []
+            for repeat in range(args.repeats):
+                out = Path(tmp) / f"{preset}-{repeat}"
+                aekit.train(preset, dataset="mnist", data_dir=args.data_dir, latent_dim=args.latent,
+                            epochs=args.epochs + 1, batch_size=args.batch_size, lr=1e-3, out=out, evaluate=False,
+                            threads=args.threads, progress=False, log=None)
+                aekit_rates += [r["samples_per_s"] for r in read_metrics(out / "metrics.jsonl")][1:]
+                torch.manual_seed(0)
+                loop_rates += plain_loop_epochs(build_model(run.model), x_train, args.epochs, args.batch_size)
             a, b = statistics.median(aekit_rates), statistics.median(loop_rates)
             rows.append({"model": preset, "layers": json.dumps(_sizes(run)), "batch": args.batch_size,
                          "aekit_samples_per_s": round(a), "dataloader_samples_per_s": round(b),
