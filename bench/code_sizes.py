@@ -15,25 +15,15 @@ import json
 import time
 from pathlib import Path
 
-from common import REPO, default_data_dir, markdown_table, write_results
+from common import REPO, default_data_dir, markdown_table, trained_run, write_results
 
 
-def trained(preset: str, k: int, out: Path, args: argparse.Namespace):
-    """The model for one row: reused when a finished run with these settings exists, resumed when
-    one was interrupted (the bench takes hours on 2 cores), trained afresh otherwise."""
-    import aekit
-
-    record = json.loads((out / "run.json").read_text()) if (out / "run.json").exists() else None
-    same = (record is not None and record["config"]["model"]["latent_dim"] == k
-            and record["config"]["train"]["epochs"] == args.epochs and record["config"]["data"]["limit"] == args.limit)
-    if same and not args.retrain:
-        if record["status"]["state"] == "finished" and (out / "eval.json").exists():
-            return aekit.load(out)
-        if (out / "checkpoints" / "last.safetensors").exists():
-            return aekit.train(out=out, resume=True, threads=args.threads, progress=False, log=None,
-                               data_dir=args.data_dir)
-    return aekit.train(preset, dataset="mnist", data_dir=args.data_dir, latent_dim=k, epochs=args.epochs,
-                       limit=args.limit, threads=args.threads, out=out, overwrite=True, progress=False, log=None)
+def same_settings(out: Path, args: argparse.Namespace) -> bool:
+    """Whether the run in ``out`` (if any) was trained for these epochs on this many images."""
+    if not (out / "run.json").exists():
+        return True
+    config = json.loads((out / "run.json").read_text())["config"]
+    return config["train"]["epochs"] == args.epochs and config["data"]["limit"] == args.limit
 
 
 def main() -> None:
@@ -69,7 +59,9 @@ def main() -> None:
         print(rows[-1], flush=True)
         for preset in args.presets:
             out = Path(args.runs) / f"{preset}-{k}"
-            model = trained(preset, k, out, args)
+            retrain = args.retrain or not same_settings(out, args)
+            model = trained_run(out, preset, retrain=retrain, log=None, dataset="mnist", data_dir=args.data_dir,
+                                latent_dim=k, epochs=args.epochs, limit=args.limit, threads=args.threads)
             result = json.loads((out / "eval.json").read_text())["model"]
             status = json.loads((out / "run.json").read_text())["status"]
             rows.append({"model": preset, "code": k, "mse": result["mse"], "psnr": result["psnr"],

@@ -21,6 +21,30 @@ def run_dir(name: str) -> Path:
     return RUNS / "".join(c if c.isalnum() else "_" for c in name)
 
 
+def trained_run(out: Path, preset: str, *, retrain: bool = False, log=print, **train_args: Any):
+    """The model trained by ``aekit.train(preset, out=out, **train_args)``, without redoing work.
+
+    A finished run is reused, an interrupted one (a checkpoint, no "finished" status) is resumed
+    from its checkpoint, anything else is trained afresh; ``retrain`` always trains afresh.
+    Benchmarks train for hours on 2 cores, so a killed bench must not lose them.
+    """
+    import aekit
+    from aekit.train.run import read_run_file
+
+    out = Path(out)
+    if not retrain and (out / "run.json").exists():
+        if read_run_file(out)["status"].get("state") == "finished" and (out / "model" / "config.json").exists():
+            return aekit.load(out)
+        if (out / "checkpoints" / "last.safetensors").exists():
+            if log:
+                log(f"resuming {out}")
+            keep = {k: train_args[k] for k in ("threads", "data_dir", "evaluate") if k in train_args}
+            return aekit.train(out=out, resume=True, progress=False, log=None, **keep)
+    if log:
+        log(f"training {preset} {train_args} -> {out}")
+    return aekit.train(preset, out=out, overwrite=True, progress=False, log=None, **train_args)
+
+
 def default_data_dir() -> str:
     return os.environ.get("AEKIT_DATA") or str(REPO.parent / "shared" / "data")
 

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from common import markdown_table, run_dir, write_results
+from common import markdown_table, run_dir, trained_run, write_results
 
 # name -> (preset, overrides, what it is). Epochs and widths were picked to train in reasonable
 # time on 2 shared CPU cores; the closing note of the issue gives the measured times.
@@ -61,15 +61,9 @@ CLASSIC = ("median", "gaussian blur", "tv", "nlm", "median+pca128")
 
 
 def train_missing(names: list[str], retrain: bool, threads: int) -> None:
-    import aekit
-
     for name in names:
         preset, overrides, _ = MODELS[name]
-        out = run_dir(name)
-        if (out / "model" / "config.json").exists() and not retrain:
-            continue
-        print(f"training {name} ({preset}, {overrides}) -> {out}", flush=True)
-        aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, threads=threads, **overrides)
+        trained_run(run_dir(name), preset, retrain=retrain, dataset="mnist", threads=threads, **overrides)
 
 
 # ----------------------------------------------------------------------------- classic filters

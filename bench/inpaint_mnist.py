@@ -19,7 +19,7 @@ import json
 
 import torch
 
-from common import markdown_table, run_dir, write_results
+from common import markdown_table, run_dir, trained_run, write_results
 
 MODELS: dict[str, tuple[str, dict, str]] = {
     "inpainting (conv-denoising, blocks:6-14)": (
@@ -31,15 +31,9 @@ OTHERS = ("conv-denoising, k=256, gaussian",)
 
 
 def train_missing(names: list[str], retrain: bool, threads: int) -> None:
-    import aekit
-
     for name in names:
         preset, overrides, _ = MODELS[name]
-        out = run_dir(name)
-        if (out / "model" / "config.json").exists() and not retrain:
-            continue
-        print(f"training {name} ({preset}, {overrides}) -> {out}", flush=True)
-        aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, threads=threads, **overrides)
+        trained_run(run_dir(name), preset, retrain=retrain, dataset="mnist", threads=threads, **overrides)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import markdown_table, run_dir, write_results
+from common import markdown_table, run_dir, trained_run, write_results
 
 VARIANTS = {
     "dense (plain, ReLU code)": ("dense", {}),
@@ -37,7 +37,6 @@ def main() -> None:
 
     import torch
 
-    import aekit
     from aekit.data import load_dataset
     from aekit.tasks.evaluate import evaluate_model
 
@@ -47,12 +46,8 @@ def main() -> None:
     rows = []
     for label, (preset, overrides) in VARIANTS.items():
         out = run_dir("latent " + label)
-        if (out / "model" / "config.json").exists() and not args.retrain:
-            model = aekit.load(out)
-        else:
-            print(f"training {label} -> {out}", flush=True)
-            model = aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, evaluate=False,
-                                epochs=args.epochs, threads=args.threads, batch_size=BATCH, **overrides)
+        model = trained_run(out, preset, retrain=args.retrain, dataset="mnist", evaluate=False, epochs=args.epochs,
+                            threads=args.threads, batch_size=BATCH, **overrides)
         status = json.loads((out / "run.json").read_text())["status"]
         result = evaluate_model(model, splits.test)
         lat = result["latent"]
