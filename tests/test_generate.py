@@ -14,7 +14,7 @@ import aekit
 from aekit.cli import main
 from aekit.errors import AekitError, NotFittedError
 from aekit.io import load_model
-from aekit.samplers import GaussianMixtureSampler, PriorSampler
+from aekit.samplers import FULL_COVARIANCE_MAX_DIM, GaussianMixtureSampler, PriorSampler
 from aekit.tasks.generate import fit_sampler, generate, get_sampler, saved_sampler
 from aekit.tasks.interpolate import interpolate, interpolate_codes, interpolation_strip
 from aekit.tasks.latent_maps import manifold, manifold_codes, project, traversal
@@ -58,6 +58,29 @@ def test_mixture_sampler_recovers_clusters_and_round_trips():
     again = GaussianMixtureSampler.from_fitted(info, tensors)
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     torch.testing.assert_close(again.sample(10, generator=g1), sampler.sample(10, generator=g2))
+
+
+def test_wide_codes_get_a_diagonal_mixture_that_samples_and_round_trips():
+    rng = np.random.default_rng(1)
+    k = FULL_COVARIANCE_MAX_DIM + 1  # above the limit a full covariance fit would cost O(k^3) per component
+    centres = np.stack([np.full(k, -3.0), np.full(k, 3.0)])
+    scales = np.stack([np.full(k, 0.5), np.full(k, 2.0)])
+    codes = np.concatenate([rng.normal(centres[i], scales[i], size=(2000, k)) for i in range(2)])
+    sampler = GaussianMixtureSampler(2, seed=0).fit(codes)
+    assert sampler.covariance_type == "diag" and sampler.covariances_.shape == (2, k)
+    z = sampler.sample(4000, generator=torch.Generator().manual_seed(0))
+    low = z[z.mean(1) < 0]
+    assert len(low) == pytest.approx(2000, rel=0.1)
+    assert float(low.std(0).mean()) == pytest.approx(0.5, abs=0.05)
+    assert float(z[z.mean(1) > 0].std(0).mean()) == pytest.approx(2.0, abs=0.15)
+    info, tensors = sampler.to_fitted()
+    assert info["covariance_type"] == "diag"
+    again = GaussianMixtureSampler.from_fitted(info, tensors)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    torch.testing.assert_close(again.sample(10, generator=g1), sampler.sample(10, generator=g2))
+    tensors["sampler.covariances"] = torch.ones(2, k, k)
+    with pytest.raises(AekitError, match="disagree"):
+        GaussianMixtureSampler.from_fitted(info, tensors)
 
 
 def test_mixture_sampler_checks():

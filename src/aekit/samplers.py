@@ -55,17 +55,23 @@ class PriorSampler:
         return temperature * torch.randn(int(n), self.latent_dim, generator=generator)
 
 
+FULL_COVARIANCE_MAX_DIM = 128
+
+
 class GaussianMixtureSampler:
-    """A full-covariance Gaussian mixture over training codes.
+    """A Gaussian mixture over training codes.
 
     Args:
         n_components: mixture components (10 by default, one per MNIST class in spirit).
         max_samples: fit on at most this many codes (a random subset), to bound the fit time.
+        covariance_type: ``"full"``, ``"diag"``, or ``"auto"``: full up to
+            ``FULL_COVARIANCE_MAX_DIM`` code dimensions, diagonal above (a full fit costs
+            O(k^2) memory and O(k^3) time per component, hours for a 1,568-value spatial code).
         seed: seeds the subset and scikit-learn's initialisation.
 
     Attributes (after :meth:`fit`):
         means_: (C, k) component means.
-        covariances_: (C, k, k) component covariances.
+        covariances_: (C, k, k) component covariances, or (C, k) variances when diagonal.
         weights_: (C,) mixing weights.
         n_fit_: codes used for the fit.
         train_log_likelihood_: mean log-likelihood of those codes under the mixture.
@@ -73,9 +79,13 @@ class GaussianMixtureSampler:
 
     kind = "gmm"
 
-    def __init__(self, n_components: int = 10, *, max_samples: int = 20000, seed: int = 0):
+    def __init__(self, n_components: int = 10, *, max_samples: int = 20000, covariance_type: str = "auto",
+                 seed: int = 0):
+        if covariance_type not in ("auto", "full", "diag"):
+            raise AekitError(f"covariance_type: expected auto, full or diag; got {covariance_type!r}")
         self.n_components = n_components
         self.max_samples = max_samples
+        self.covariance_type = covariance_type
         self.seed = seed
 
     # ----------------------------------------------------------------- fitting
@@ -92,8 +102,10 @@ class GaussianMixtureSampler:
         rng = np.random.default_rng(self.seed)
         if z.shape[0] > self.max_samples:
             z = z[rng.choice(z.shape[0], self.max_samples, replace=False)]
-        gmm = GaussianMixture(self.n_components, covariance_type="full", reg_covar=1e-5, max_iter=200,
-                              n_init=1, random_state=self.seed).fit(z.astype(np.float64))
+        if self.covariance_type == "auto":
+            self.covariance_type = "full" if z.shape[1] <= FULL_COVARIANCE_MAX_DIM else "diag"
+        gmm = GaussianMixture(self.n_components, covariance_type=self.covariance_type, reg_covar=1e-5,
+                              max_iter=200, n_init=1, random_state=self.seed).fit(z.astype(np.float64))
         self.means_ = torch.from_numpy(gmm.means_).float()
         self.covariances_ = torch.from_numpy(gmm.covariances_).float()
         self.weights_ = torch.from_numpy(gmm.weights_).float()
@@ -127,13 +139,15 @@ class GaussianMixtureSampler:
         _check_temperature(temperature)
         comps = torch.multinomial(self.weights_.double(), int(n), replacement=True, generator=generator)
         eps = torch.randn(int(n), self.latent_dim, 1, generator=generator)
+        if self.covariances_.dim() == 2:
+            return self.means_[comps] + temperature * self.covariances_[comps].clamp_min(0).sqrt() * eps.squeeze(-1)
         return self.means_[comps] + temperature * (self._cholesky()[comps] @ eps).squeeze(-1)
 
     # ----------------------------------------------------------------- saved state
     def to_fitted(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """(JSON-able settings, tensors) for ``Model.fitted`` / ``Model.fitted_tensors``."""
         self.check_is_fitted()
-        info = {"kind": self.kind, "n_components": self.n_components, "covariance_type": "full",
+        info = {"kind": self.kind, "n_components": self.n_components, "covariance_type": self.covariance_type,
                 "latent_dim": self.latent_dim, "n_fit": self.n_fit_, "seed": self.seed,
                 "train_log_likelihood": round(self.train_log_likelihood_, 4)}
         tensors = {TENSOR_PREFIX + "means": self.means_, TENSOR_PREFIX + "covariances": self.covariances_,
@@ -149,10 +163,13 @@ class GaussianMixtureSampler:
             raise AekitError(f"saved sampler is incomplete: missing tensor {err}; refit it "
                              "(aekit generate RUN --fit-sampler)") from None
         c, k = means.shape
-        if covs.shape != (c, k, k) or weights.shape != (c,) or int(info.get("n_components", c)) != c:
-            raise AekitError(f"saved sampler tensors disagree: means {tuple(means.shape)}, covariances "
+        kind = info.get("covariance_type", "full")
+        expected = (c, k, k) if kind == "full" else (c, k)
+        if kind not in ("full", "diag") or covs.shape != expected or weights.shape != (c,) \
+                or int(info.get("n_components", c)) != c:
+            raise AekitError(f"saved sampler tensors disagree: means {tuple(means.shape)}, {kind} covariances "
                              f"{tuple(covs.shape)}, weights {tuple(weights.shape)}; refit it")
-        sampler = cls(c, seed=int(info.get("seed", 0)))
+        sampler = cls(c, covariance_type=kind, seed=int(info.get("seed", 0)))
         sampler.means_, sampler.covariances_, sampler.weights_ = means, covs, weights
         sampler.n_fit_ = int(info.get("n_fit", 0))
         sampler.train_log_likelihood_ = float(info.get("train_log_likelihood", float("nan")))
