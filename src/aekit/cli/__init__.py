@@ -18,9 +18,9 @@ from . import denoise, evaluate, generate, inpaint, interpolate, likelihood, rec
 
 COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood)
 # issue 6: ONNX export, HTTP API, web viewer
-from . import export  # noqa: E402
+from . import export, serve, view  # noqa: E402
 
-COMMANDS += (export,)
+COMMANDS += (export, serve, view)
 
 
 def build_parser() -> argparse.ArgumentParser:
