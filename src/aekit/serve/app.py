@@ -19,6 +19,7 @@ over the time limit. A 500 means a bug.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -41,6 +42,7 @@ from .endpoints import ENDPOINTS, Call, Endpoint, model_info
 from .inputs import Limits, Payload, RequestError, decode_png, encode_png, json_array, parse_json, parse_options
 
 STATIC = Path(__file__).parent / "static"
+_thread_state = threading.local()
 QUERY_KEYS = {"model", "format"}
 
 
@@ -308,10 +310,23 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
             raise RequestError(404, f"no model named {name!r}; serving: {', '.join(served)}")
         return served[name]
 
+    threads = torch.get_num_threads()
+
+    def with_threads(fn: Callable[[], Any]) -> Callable[[], Any]:
+        # OpenMP's thread count is per OS thread: torch.set_num_threads in the main thread does not
+        # reach the pool's worker threads, which would otherwise each start a team as wide as the
+        # machine and spin in it (measured: 10x the CPU per request with one worker). Set it once each.
+        def run() -> Any:
+            if getattr(_thread_state, "threads", None) != threads:
+                torch.set_num_threads(threads)
+                _thread_state.threads = threads
+            return fn()
+        return run
+
     async def in_thread(fn: Callable[[], Any]) -> Any:
         try:
             with anyio.fail_after(limits.timeout_s):
-                return await anyio.to_thread.run_sync(fn, limiter=limiter, abandon_on_cancel=True)
+                return await anyio.to_thread.run_sync(with_threads(fn), limiter=limiter, abandon_on_cancel=True)
         except TimeoutError:
             raise RequestError(503, f"the request took longer than the server's limit of {limits.timeout_s:g} s; "
                                     "send fewer images or retry later") from None
