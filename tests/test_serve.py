@@ -230,3 +230,29 @@ def test_slow_inference_times_out_and_does_not_stall_other_requests(monkeypatch,
     assert fast.status_code == 200 and health.status_code == 200
     assert elapsed < 0.8  # answered while the slow request was still running
     assert answers["slow"].status_code == 503 and "limit of 1 s" in answers["slow"].json()["detail"]
+
+
+def test_an_endpoint_is_one_registry_entry_even_for_files(monkeypatch, models):
+    """What issue 5's compress / decompress endpoints need: bytes out (base64 in JSON), one file in."""
+    import base64
+
+    monkeypatch.setitem(ENDPOINTS, "pack", Endpoint(
+        "pack", "images -> bytes", lambda call: {"files": [bytes(x.tobytes()) for x in call.images]}))
+    monkeypatch.setitem(ENDPOINTS, "unpack", Endpoint(
+        "unpack", "bytes -> image", takes="bytes",
+        run=lambda call: {"images": np.frombuffer(call.data["file"], np.uint8).reshape(1, 8, 8, 1)}))
+    with TestClient(create_app(models["deep"], test_images=0)) as c:
+        x = pixels(2)
+        files = c.post("/pack", json={"images": x.tolist()}).json()["files"]
+        raw = base64.b64decode(files[1])
+        assert raw == x[1].tobytes()
+        r = c.post("/unpack", content=raw, headers={"content-type": "application/octet-stream"})
+        assert np.asarray(r.json()["images"], np.uint8).tolist() == x[1:2].tolist()
+        r = c.post("/unpack?format=png", files=[("file", ("x.bin", raw, "application/octet-stream"))])
+        assert r.headers["content-type"] == "image/png"
+        np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(r.content))), x[1, ..., 0])
+        assert c.post("/unpack", files=[("a", ("a", raw)), ("b", ("b", raw))]).status_code == 422
+        r = c.post("/reconstruct", content=raw, headers={"content-type": "application/octet-stream"})
+        assert r.status_code == 415
+        r = c.post("/encode?format=png", json={"images": x.tolist()})
+        assert r.status_code == 406 and "answers JSON" in r.json()["detail"]

@@ -28,9 +28,13 @@ from aekit.presets import build_run_config  # noqa: E402
 from aekit.serve import create_app  # noqa: E402
 from aekit.serve.endpoints import ENDPOINTS  # noqa: E402
 
-PATHS = [f"/{name}" for name in ENDPOINTS] + ["/reconstruct?model=vae", "/generate?model=vae"]
+PATHS = [f"/{name}" for name in ENDPOINTS] + [f"/{name}?format=png" for name in ENDPOINTS] + [
+    "/reconstruct?model=vae", "/generate?model=vae", "/generate?model=vae&format=png&n=2", "/generate?n=-1",
+    "/denoise?noise=gaussian:nan", "/inpaint?box=1,1,99999999999999999999,1", "/interpolate?steps=100000",
+    "/reconstruct?model=%00", "/reconstruct?format=", "/decode?format=json&seed=1"]
 CONTENT_TYPES = ["image/png", "application/json", "multipart/form-data", "multipart/form-data; boundary=xyz",
-                 "text/plain", "application/octet-stream", "image/jpeg", "", "application/json; charset=latin-1"]
+                 "text/plain", "application/octet-stream", "image/jpeg", "", "application/json; charset=latin-1",
+                 "IMAGE/PNG", "application/json;;;", "multipart/form-data; boundary="]
 
 
 def png_header(width: int, height: int) -> bytes:

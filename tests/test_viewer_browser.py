@@ -130,6 +130,10 @@ def test_viewer_in_chromium(server_url, tmp_path):
             page.keyboard.press("r")
             renders = settled(page, after=renders)
             assert page.text_content("#noise-level") == "0"
+            page.locator("#index").fill("7")
+            page.locator("#index").press("Enter")
+            renders = settled(page, after=renders)
+            assert "test image 7/40" in page.text_content("#source")
 
             # a latent slider decodes live
             sliders = page.locator(".latent-slider")

@@ -18,6 +18,7 @@ over the time limit. A 500 means a bug.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -145,7 +146,7 @@ async def read_payload(request: Request, limits: Limits) -> Payload:
                 try:
                     for key, value in form.multi_items():
                         if isinstance(value, UploadFile):
-                            payload.pngs.append((value.filename or key, await value.read()))
+                            payload.files.append((value.filename or key, await value.read()))
                         else:
                             payload.fields[key] = value
                 finally:
@@ -158,10 +159,13 @@ async def read_payload(request: Request, limits: Limits) -> Payload:
     if ctype == "application/json":
         return Payload(ctype, json_body=body)
     if ctype == "image/png":
-        return Payload(ctype, pngs=[("body", body)])
+        return Payload(ctype, files=[("body", body)])
+    if ctype == "application/octet-stream":
+        return Payload(ctype, raw=body)
     if ctype == "" and not body:
         return Payload(ctype)
-    raise RequestError(415, f"expected Content-Type application/json, image/png or multipart/form-data; "
+    raise RequestError(415, f"expected Content-Type application/json, image/png, multipart/form-data or "
+                            f"application/octet-stream; "
                             f"got {ctype or 'none'!r}")
 
 
@@ -176,17 +180,17 @@ def output_format(query: str | None, accept: str) -> str:
 def gather_images(endpoint: Endpoint, served: Served, payload: Payload, data: dict[str, Any],
                   limits: Limits) -> np.ndarray | None:
     if endpoint.takes != "images":
-        if payload.pngs or "images" in data:
+        if (payload.files and endpoint.takes != "bytes") or "images" in data:
             raise RequestError(422, f"/{endpoint.name} takes no images")
         return None
-    if payload.pngs and "images" in data:
+    if payload.files and "images" in data:
         raise RequestError(422, "expected images either as PNG uploads or as a JSON 'images' array, not both")
-    if payload.pngs:
-        if len(payload.pngs) > limits.max_batch:
-            raise RequestError(413, f"expected at most {limits.max_batch} images per request; got {len(payload.pngs)}")
+    if payload.files:
+        if len(payload.files) > limits.max_batch:
+            raise RequestError(413, f"expected at most {limits.max_batch} images per request; got {len(payload.files)}")
         c, h, w = served.model.input_shape
         images = []
-        for name, data_bytes in payload.pngs:
+        for name, data_bytes in payload.files:
             image = decode_png(data_bytes, c, limits, what=repr(name))
             if image.shape[:2] != (h, w):
                 raise RequestError(422, f"this model takes {h}x{w} images; {name!r} is "
@@ -201,7 +205,19 @@ def gather_images(endpoint: Endpoint, served: Served, payload: Payload, data: di
 
 def fields_of(endpoint: Endpoint) -> set[str]:
     return {"images": {"images", "mask"} if endpoint.name == "inpaint" else {"images"},
-            "codes": {"codes"}, "nothing": set()}[endpoint.takes]
+            "codes": {"codes"}, "nothing": set(), "bytes": set()}[endpoint.takes]
+
+
+def gather_bytes(endpoint: Endpoint, payload: Payload) -> bytes | None:
+    """The uploaded file of a ``takes="bytes"`` endpoint (an octet-stream body or one multipart file)."""
+    if endpoint.takes != "bytes":
+        return None
+    if payload.raw is not None:
+        return payload.raw
+    if len(payload.files) == 1:
+        return payload.files[0][1]
+    raise RequestError(422, f"/{endpoint.name} expects one file: an application/octet-stream body or one file in "
+                            f"a multipart form; got {len(payload.files)} files")
 
 
 def to_hwc(image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -211,8 +227,23 @@ def to_hwc(image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     return image.reshape(h, w, c)
 
 
+def jsonable(value: Any) -> Any:
+    """Arrays and tensors -> nested lists, bytes -> base64 text, recursively through lists and dicts."""
+    if isinstance(value, np.ndarray | torch.Tensor | np.generic):
+        return np.asarray(value).tolist()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
 def render(result: dict[str, Any], served: Served, fmt: str) -> Response:
     if fmt == "png":
+        if "images" not in result:
+            raise RequestError(406, "format=png needs an answer that is an image; this endpoint answers JSON")
         images = np.asarray(result["images"])
         pixels = int(np.prod(served.model.input_shape))
         if images.size != pixels:
@@ -223,15 +254,12 @@ def render(result: dict[str, Any], served: Served, fmt: str) -> Response:
         if images.dtype != np.uint8:
             images = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
         return Response(encode_png(to_hwc(images, served.model.input_shape)), media_type="image/png")
-    body = {"model": served.name}
+    body: dict[str, Any] = {"model": served.name}
     for key, value in result.items():
-        if isinstance(value, np.ndarray | torch.Tensor):
+        body[key] = jsonable(value)
+        if key == "images":
             array = np.asarray(value)
-            body[key] = array.tolist()
-            if key == "images":
-                body["shape"], body["dtype"] = list(array.shape), str(array.dtype)
-        else:
-            body[key] = value
+            body["shape"], body["dtype"] = list(array.shape), str(array.dtype)
     return Response(json.dumps(body, allow_nan=False, separators=(",", ":")), media_type="application/json")
 
 
@@ -242,8 +270,15 @@ def process(endpoint: Endpoint, served: Served, payload: Payload, query: dict[st
     fields = fields_of(endpoint)
     given = {**query, **payload.fields, **{k: v for k, v in data.items() if k not in fields}}
     options = parse_options(endpoint.options, given, QUERY_KEYS)
+    if payload.raw is not None and endpoint.takes != "bytes":
+        raise RequestError(415, f"/{endpoint.name} does not take application/octet-stream; send a PNG (image/png), "
+                                "PNG files in a multipart form or JSON")
     images = gather_images(endpoint, served, payload, data, limits)
-    call = Call(served.model, images, {k: v for k, v in data.items() if k in fields}, options, limits)
+    extra = {k: v for k, v in data.items() if k in fields}
+    file = gather_bytes(endpoint, payload)
+    if file is not None:
+        extra["file"] = file
+    call = Call(served.model, images, extra, options, limits)
     try:
         result = endpoint.run(call)
     except AekitError as err:
@@ -413,6 +448,8 @@ def _openapi_body(endpoint: Endpoint) -> dict[str, Any]:
     elif endpoint.takes == "codes":
         props["codes"] = array | {"description": "(N, k) or (k,) latent codes"}
     content: dict[str, Any] = {"application/json": {"schema": {"type": "object", "properties": props}}}
+    if endpoint.takes == "bytes":
+        content = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
     if endpoint.takes == "images":
         content["image/png"] = {"schema": {"type": "string", "format": "binary"}}
         content["multipart/form-data"] = {"schema": {"type": "object", "properties": {

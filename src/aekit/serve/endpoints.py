@@ -5,12 +5,18 @@ options) and returns a dict; arrays in it go back as JSON lists (or, for ``image
 when one is asked for). No model logic lives here: the adapters call :class:`aekit.Model` and
 the functions in :mod:`aekit.tasks`, which apply the recorded preprocessing.
 
-Adding an endpoint is one entry in :data:`ENDPOINTS`; for instance anomaly scores::
+Adding an endpoint is one entry in :data:`ENDPOINTS`. For instance, with an anomaly detector and
+a codec fitted and saved with the model (the names here are illustrative)::
 
     ENDPOINTS["score"] = Endpoint(
         "score", "anomaly scores of images (higher = more unusual)",
-        lambda call: {"scores": AnomalyDetector.from_model(call.model).score_samples(call.images)},
-    )
+        lambda call: {"scores": detector_of(call.model).score_samples(call.images)})
+    ENDPOINTS["compress"] = Endpoint(
+        "compress", "images -> compressed files",                 # bytes come back base64 in JSON
+        lambda call: {"files": [compressor_of(call.model).compress(x) for x in call.images]})
+    ENDPOINTS["decompress"] = Endpoint(
+        "decompress", "a compressed file -> the image", takes="bytes",  # the upload is call.data["file"]
+        run=lambda call: {"images": compressor_of(call.model).decompress(call.data["file"])})
 """
 
 from __future__ import annotations
@@ -54,7 +60,11 @@ class Call:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """``POST /{name}``: ``run(call) -> dict``; ``takes`` is ``images``, ``codes`` or ``nothing``."""
+    """``POST /{name}``: ``run(call) -> dict``.
+
+    ``takes``: ``images`` (``call.images``), ``codes`` (``call.data["codes"]``), ``bytes`` (one uploaded
+    file, ``call.data["file"]``) or ``nothing``. Values that are bytes go back base64-encoded in JSON.
+    """
 
     name: str
     summary: str

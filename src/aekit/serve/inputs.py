@@ -57,12 +57,13 @@ class Limits:
 
 @dataclass
 class Payload:
-    """A request after reading its body: JSON fields, or PNG files plus form / query fields."""
+    """A request after reading its body: JSON, uploaded files (PNGs) plus form fields, or raw bytes."""
 
     content_type: str
     json_body: bytes | None = None
-    pngs: list[tuple[str, bytes]] = field(default_factory=list)  # (field name, bytes)
+    files: list[tuple[str, bytes]] = field(default_factory=list)  # (file or field name, bytes)
     fields: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # an application/octet-stream body
 
 
 # --------------------------------------------------------------------- images

@@ -160,6 +160,7 @@ function showTest(index) {
   if (!state.test.length) return;
   state.index = (index + state.test.length) % state.test.length;
   const label = state.labels.length ? ` (label ${state.labels[state.index]})` : "";
+  $("index").value = String(state.index + 1);
   return setImage(state.test[state.index], `test image ${state.index + 1}/${state.test.length}${label}`);
 }
 
@@ -319,6 +320,7 @@ async function loadModel(entry) {
     state.test.push(...t.images);
     state.labels.push(...t.labels);
   }
+  $("index").max = String(state.test.length);
   if (state.test.length) {
     await showTest(0);
   } else {
@@ -331,6 +333,7 @@ async function main() {
   setUpPad();
   $("prev").addEventListener("click", () => showTest(state.index - 1));
   $("next").addEventListener("click", () => showTest(state.index + 1));
+  $("index").addEventListener("change", (e) => showTest(Number(e.target.value) - 1));
   $("add-noise").addEventListener("click", addNoise);
   $("reset").addEventListener("click", reset);
   $("upload").addEventListener("change", (e) => upload(e.target.files[0]));
