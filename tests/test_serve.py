@@ -256,3 +256,27 @@ def test_an_endpoint_is_one_registry_entry_even_for_files(monkeypatch, models):
         assert r.status_code == 415
         r = c.post("/encode?format=png", json={"images": x.tolist()})
         assert r.status_code == 406 and "answers JSON" in r.json()["detail"]
+
+
+def test_a_body_that_never_arrives_is_a_408():
+    import anyio
+    from starlette.requests import Request
+
+    from aekit.serve.handling import read_payload
+    from aekit.serve.inputs import RequestError
+
+    async def never():
+        await anyio.sleep(60)
+
+    scope = {"type": "http", "method": "POST", "path": "/reconstruct", "headers": [(b"content-type", b"image/png")],
+             "query_string": b""}
+
+    async def main():
+        with pytest.raises(RequestError) as err:
+            await read_payload(Request(scope, never), Limits(timeout_s=0.2))
+        return err.value
+
+    started = time.perf_counter()
+    err = anyio.run(main)
+    assert err.status == 408 and "within 0.2 s" in err.message
+    assert time.perf_counter() - started < 5
