@@ -17,6 +17,10 @@ from ..errors import AekitError
 from . import denoise, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
 
 COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood)
+# issue 6: ONNX export, HTTP API, web viewer
+from . import export, serve, view  # noqa: E402
+
+COMMANDS += (export, serve, view)
 
 
 def build_parser() -> argparse.ArgumentParser:

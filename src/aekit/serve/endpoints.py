@@ -1,0 +1,215 @@
+"""The HTTP endpoints, as data: each is a name, its options and a thin adapter over a task.
+
+An adapter takes a :class:`Call` (the model, the request's images or arrays, its validated
+options) and returns a dict; arrays in it go back as JSON lists (or, for ``images``, as a PNG
+when one is asked for). No model logic lives here: the adapters call :class:`aekit.Model` and
+the functions in :mod:`aekit.tasks`, which apply the recorded preprocessing.
+
+Adding an endpoint is one entry in :data:`ENDPOINTS`. For instance, with an anomaly detector and
+a codec fitted and saved with the model (the names here are illustrative)::
+
+    ENDPOINTS["score"] = Endpoint(
+        "score", "anomaly scores of images (higher = more unusual)",
+        lambda call: {"scores": detector_of(call.model).score_samples(call.images)})
+    ENDPOINTS["compress"] = Endpoint(
+        "compress", "images -> compressed files",                 # bytes come back base64 in JSON
+        lambda call: {"files": [compressor_of(call.model).compress(x) for x in call.images]})
+    ENDPOINTS["decompress"] = Endpoint(
+        "decompress", "a compressed file -> the image", takes="bytes",  # the upload is call.data["file"]
+        run=lambda call: {"images": compressor_of(call.model).decompress(call.data["file"])})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io import Model
+from ..metrics import mse_per_sample, psnr_from_mse
+from ..objectives.corruptions import parse_corruptions
+from ..tasks.evaluate import reconstruct_unit
+from ..tasks.generate import SAMPLERS, generate, is_vae
+from ..tasks.inpaint import box_mask, inpaint
+from ..tasks.interpolate import METHODS, interpolate
+from .inputs import Limits, Option, RequestError, integer, json_array, real, text
+
+
+@dataclass
+class Call:
+    """One request, ready for a task.
+
+    Attributes:
+        model: the model it is for.
+        images: the images sent, as sent (JSON: any layout the model accepts, uint8 or [0, 1]
+            floats; PNG uploads: (N, H, W, C) uint8), or ``None``.
+        data: the JSON body's other fields (e.g. ``codes``, ``mask``).
+        options: validated options (the endpoint's defaults filled in).
+        limits: the server's limits.
+    """
+
+    model: Model
+    images: np.ndarray | None
+    data: dict[str, Any]
+    options: dict[str, Any]
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """``POST /{name}``: ``run(call) -> dict``.
+
+    ``takes``: ``images`` (``call.images``), ``codes`` (``call.data["codes"]``), ``bytes`` (one uploaded
+    file, ``call.data["file"]``) or ``nothing``. Values that are bytes go back base64-encoded in JSON.
+    """
+
+    name: str
+    summary: str
+    run: Callable[[Call], dict[str, Any]]
+    takes: str = "images"
+    options: dict[str, Option] = field(default_factory=dict)
+    description: str = ""
+
+
+# --------------------------------------------------------------------- helpers
+def unit_batch(call: Call) -> tuple[torch.Tensor, Any]:
+    """The request's images as (N, C, H, W) intensities in [0, 1], and how to give images back."""
+    prep = call.model.preprocessing
+    x_model, space = prep.to_model(call.images)
+    check_batch(x_model.shape[0], call.limits)
+    return prep.model_to_unit(x_model), space
+
+
+def from_unit(call: Call, unit: torch.Tensor, space: Any) -> Any:
+    """(N, C, H, W) intensities -> the caller's space (dtype, layout)."""
+    prep = call.model.preprocessing
+    return prep.from_model(prep.batch_to_model(unit), space)
+
+
+def check_batch(n: int, limits: Limits, what: str = "images") -> None:
+    if n > limits.max_batch:
+        raise RequestError(413, f"expected at most {limits.max_batch} {what} per request; got {n}; "
+                                "split the batch")
+
+
+def psnr(mse: torch.Tensor) -> list[float]:
+    return psnr_from_mse(mse.double().clamp_min(1e-12)).tolist()
+
+
+# --------------------------------------------------------------------- adapters
+def _reconstruct(call: Call) -> dict[str, Any]:
+    _, space = unit_batch(call)  # validates before the model runs
+    out = call.model.reconstruct(call.images)
+    scale = 255.0 if space.is_uint8 else 1.0
+    err = (np.asarray(call.images, np.float32) / scale - np.asarray(out, np.float32) / scale) ** 2
+    mse = err.reshape(len(err), -1).mean(axis=1) if space.batched else err.mean()[None]
+    return {"images": out, "mse": mse.astype(float).tolist()}
+
+
+def _denoise(call: Call) -> dict[str, Any]:
+    x, space = unit_batch(call)
+    noise = call.options["noise"]
+    if not noise:
+        y = reconstruct_unit(call.model, x)
+        return {"images": from_unit(call, y, space)}
+    noisy = parse_corruptions(noise)(x, torch.Generator().manual_seed(call.options["seed"]))
+    y = reconstruct_unit(call.model, noisy)
+    return {"images": from_unit(call, y, space), "noisy": from_unit(call, noisy, space),
+            "noise": list(parse_corruptions(noise).specs),
+            "psnr_noisy": psnr(mse_per_sample(x, noisy)), "psnr_output": psnr(mse_per_sample(x, y))}
+
+
+def _inpaint(call: Call) -> dict[str, Any]:
+    _, h, w = call.model.input_shape
+    box, mask = call.options["box"], call.data.get("mask")
+    if (box is None) == (mask is None):
+        raise RequestError(422, "expected exactly one of 'box' (x,y,w,h in pixels) or 'mask' (an (H, W) or "
+                                "(N, H, W) array, non-zero = missing)")
+    mask = box_mask(h, w, box) if box is not None else json_array(mask, "mask", integers_are_pixels=False) != 0
+    unit_batch(call)  # validates the batch before the task runs
+    return {"images": inpaint(call.model, call.images, mask, iterations=call.options["iterations"])}
+
+
+def _encode(call: Call) -> dict[str, Any]:
+    unit_batch(call)  # validates shape, values and batch size
+    return {"codes": call.model.encode(call.images), "latent": call.model.config.model.latent}
+
+
+def _decode(call: Call) -> dict[str, Any]:
+    if "codes" not in call.data:
+        raise RequestError(422, f"expected 'codes': an (N, {call.model.latent_dim}) or ({call.model.latent_dim},) "
+                                "JSON array of numbers")
+    codes = json_array(call.data["codes"], "codes", integers_are_pixels=False)
+    check_batch(codes.shape[0] if codes.ndim == 2 else 1, call.limits, "codes")
+    return {"images": call.model.decode(codes)}
+
+
+def _generate(call: Call) -> dict[str, Any]:
+    o = call.options
+    check_batch(o["n"], call.limits)
+    return {"images": generate(call.model, o["n"], temperature=o["temperature"], sampler=o["sampler"],
+                               seed=o["seed"])}
+
+
+def _interpolate(call: Call) -> dict[str, Any]:
+    x, space = unit_batch(call)
+    if x.shape[0] != 2:
+        raise RequestError(422, f"expected exactly 2 images (the two ends); got {x.shape[0]}")
+    steps = call.options["steps"]
+    check_batch(steps, call.limits)
+    a, b = x.permute(0, 2, 3, 1).numpy()  # (H, W, C) floats in [0, 1]
+    path = interpolate(call.model, a, b, steps=steps, method=call.options["method"], as_float=not space.is_uint8)
+    return {"images": path}
+
+
+SEED = Option(integer(0, 2**63 - 1), 0, "random seed (same seed, same noise / samples)")
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "encode": Endpoint("encode", "images -> latent codes (posterior means for a VAE)", _encode),
+    "decode": Endpoint("decode", "latent codes -> images", _decode, takes="codes"),
+    "reconstruct": Endpoint(
+        "reconstruct", "images -> reconstructions, with each image's reconstruction error (per-pixel MSE)",
+        _reconstruct),
+    "denoise": Endpoint(
+        "denoise", "noisy images -> cleaned images; with 'noise', clean images are corrupted on the server first",
+        _denoise, options={
+            "noise": Option(text(), None, "corrupt the inputs first, e.g. gaussian:0.5, salt_pepper:0.2, "
+                                          "masking:0.3, blocks:8:2; the response then has 'noisy' and PSNRs"),
+            "seed": SEED,
+        }),
+    "inpaint": Endpoint(
+        "inpaint", "fill the masked pixels of images; the known pixels come back unchanged", _inpaint,
+        options={
+            "box": Option(text(40), None, "the hole as x,y,w,h in pixels (or send 'mask' in the JSON body)"),
+            "iterations": Option(integer(1, Limits.max_iterations), 1, "passes through the model"),
+        }),
+    "generate": Endpoint(
+        "generate", "new images from the model's sampler (VAE prior, or a mixture fitted on training codes)",
+        _generate, takes="nothing", options={
+            "n": Option(integer(1, 1 << 20), 16, "how many images"),
+            "temperature": Option(real(0.0, 10.0), 1.0, "scale of the sampled spread"),
+            "sampler": Option(text(10, SAMPLERS), "auto", "auto, prior or gmm"),
+            "seed": SEED,
+        }),
+    "interpolate": Endpoint(
+        "interpolate", "two images -> decoded images along the path between their codes", _interpolate,
+        options={
+            "steps": Option(integer(2, 1 << 20), 10, "images on the path, both ends included"),
+            "method": Option(text(10, METHODS), "linear", "linear or slerp (great circle)"),
+        }),
+}
+
+
+def model_info(name: str, model: Model, test_count: int, latent_range: list[list[float]] | None) -> dict[str, Any]:
+    """What ``GET /models`` says about one model."""
+    c, h, w = model.input_shape
+    prep = model.preprocessing
+    return {
+        "name": name, "preset": model.config.preset, "input_shape": [c, h, w], "channel_order": prep.channel_order,
+        "preprocessing": prep.to_dict(), "latent": model.config.model.latent, "latent_dim": model.latent_dim,
+        "vae": is_vae(model), "latent_range": latent_range, "test_images": test_count,
+        "path": str(model.path) if model.path else None,
+    }
