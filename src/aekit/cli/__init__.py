@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AekitError
-from . import denoise, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
+from . import denoise, detect, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
 
-COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood)
+COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood,
+            detect)
 
 
 def build_parser() -> argparse.ArgumentParser:
