@@ -419,7 +419,7 @@ def detect_files(
             model.save(model.path)
     else:
         if save or contamination is not None:
-            raise AekitError("--save and --contamination go with --fit NORMAL_IMAGES (the data that sets the threshold)")
+            raise AekitError("--save and --contamination go with --fit NORMAL_IMAGES (the normal data that sets it)")
         det = AnomalyDetector.from_model(model)
         if score is not None and resolve_score(model, score) != det.score_:
             raise AekitError(f"the saved threshold is for score {det.score_!r}, not {score!r}; refit with "
