@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AekitError
-from . import denoise, detect, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
+from . import denoise, detect, encode, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
 
 COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood,
-            detect)
+            detect, encode)
 
 
 def build_parser() -> argparse.ArgumentParser:
