@@ -14,10 +14,23 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AekitError
-from . import denoise, detect, encode, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
+from . import (
+    compress,
+    denoise,
+    detect,
+    encode,
+    evaluate,
+    generate,
+    inpaint,
+    interpolate,
+    likelihood,
+    reconstruct,
+    summary,
+    train,
+)
 
 COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood,
-            detect, encode)
+            detect, encode, compress)
 
 
 def build_parser() -> argparse.ArgumentParser:
