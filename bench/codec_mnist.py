@@ -35,7 +35,7 @@ RATES = (0.1, 0.03, 0.01)
 STEPS = (1.0, 2.0)
 JPEG_QUALITIES = (1, 3, 5, 10, 20, 30, 50, 75, 90)
 WEBP_QUALITIES = (0, 5, 10, 20, 30, 50, 75, 90)
-PCA_SETTINGS = ((8, 1.0), (16, 1.0), (16, 0.5), (32, 0.5), (32, 0.25))  # components, step (on [0, 1] pixels)
+PCA_SETTINGS = ((16, 0.5), (32, 0.25), (32, 0.125), (64, 0.25), (64, 0.125), (100, 0.125))  # components, step (on [0, 1] pixels)
 ARCHIVE = 100
 
 
@@ -188,6 +188,9 @@ def plot(rows: list[dict], path, key: str, title: str) -> None:
             ax.text(b, 21, f" {fam}\n lossless", fontsize=7, color="0.3")
     ax.axhspan(20, 24, color="0.9", zorder=0)
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("bits per pixel (file sizes)")
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(title)
