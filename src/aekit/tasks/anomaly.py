@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +195,7 @@ class AnomalyDetector:
         if isinstance(self.model, Model):
             return self.model, X
         if isinstance(self.model, str) and self.model in PRESETS:
-            import aekit
+            from .embed import train_on_images
 
             rng = np.random.default_rng(self.seed)
             order = rng.permutation(len(X))
@@ -204,14 +203,7 @@ class AnomalyDetector:
             held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
             if self.contamination is not None:
                 held = np.arange(len(X))  # the contamination quantile is over all of X
-            with tempfile.TemporaryDirectory(prefix="aekit-anomaly-") as tmp:
-                data = Path(tmp) / "normal.npy"
-                np.save(data, X[train])
-                out = self.out if self.out is not None else Path(tmp) / "run"
-                kwargs = {"progress": False, "evaluate": False, "log": None, "test_fraction": 0.05,
-                          **self.train_kwargs}
-                model = aekit.train(self.model, dataset=str(data), out=out, **kwargs)
-            return model, X[held]
+            return train_on_images(self.model, X[train], out=self.out, **self.train_kwargs), X[held]
         return load_model(self.model), X
 
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
