@@ -17,12 +17,13 @@ import time
 from common import RESULTS, default_data_dir, markdown_table, run_dir, write_results
 
 MODELS = {"deep-32": ("deep", {"latent_dim": 32}), "conv-32": ("conv", {"latent_dim": 32}),
-          "vae-32": ("vae", {"latent_dim": 32})}
+          "vae-32": ("vae", {"latent_dim": 32}), "denoising-32": ("denoising", {"latent_dim": 32}),
+          "contractive-32": ("contractive", {"latent_dim": 32})}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train", action="store_true")
+    parser.add_argument("--train", action="store_true", help="(re)train every model (missing ones always are)")
     parser.add_argument("--models", default="deep-32,conv-32")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
@@ -49,7 +50,7 @@ def main() -> None:
     for name in [m for m in args.models.split(",") if m]:
         preset, overrides = MODELS[name]
         out = run_dir(f"codes-{name}")
-        if args.train:
+        if args.train or not (out / "model").exists():  # models not trained yet are trained either way
             aekit.train(preset, dataset="mnist", data_dir=args.data_dir, out=out, overwrite=True, progress=False,
                         evaluate=False, epochs=args.epochs, threads=args.threads, **overrides)
         model = aekit.load(out)
