@@ -57,7 +57,7 @@ def main() -> None:
         started = time.perf_counter()
         r = compare_with_pca(model, train, test)
         results[name] = r
-        rows.append({"codes": f"{name} ({preset}, {args.epochs} epochs)", "dim": r["latent_dim"],
+        rows.append({"codes": f"{name} ({preset}, {model.config.train.epochs} epochs)", "dim": r["latent_dim"],
                      **{k: round(100 * v, 2) for k, v in r["model"].items()},
                      "s": round(time.perf_counter() - started)})
         if not pca_done:
@@ -73,9 +73,9 @@ def main() -> None:
              "(k = 5) and the linear probe (standardised codes, logistic regression), scored on the 10,000 test "
              "codes; trustworthiness (scikit-learn, 5 neighbours) of 2,000 test codes against their pixels. "
              "Accuracies and trustworthiness in %. PCA fitted on the same training images in [0, 1]. "
-             f"Autoencoders: preset defaults, {args.epochs} epochs, {args.threads} thread(s). t-SNE maps: "
+             f"Autoencoders: preset defaults, epochs as listed, {args.threads} thread(s). t-SNE maps: "
              "codes_mnist_tsne_<model>.png.")
-    write_results("codes_mnist", {"results": results, "epochs": args.epochs}, table, notes)
+    write_results("codes_mnist", {"results": results}, table, notes)
 
 
 if __name__ == "__main__":
