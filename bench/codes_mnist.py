@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--models", default="deep-32,conv-32")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--name", default="codes_mnist", help="results name (bench/results/NAME.json / .md)")
     parser.add_argument("--data-dir", default=default_data_dir())
     args = parser.parse_args()
 
@@ -75,7 +76,7 @@ def main() -> None:
              "Accuracies and trustworthiness in %. PCA fitted on the same training images in [0, 1]. "
              f"Autoencoders: preset defaults, epochs as listed, {args.threads} thread(s). t-SNE maps: "
              "codes_mnist_tsne_<model>.png.")
-    write_results("codes_mnist", {"results": results}, table, notes)
+    write_results(args.name, {"results": results}, table, notes)
 
 
 if __name__ == "__main__":
