@@ -19,7 +19,7 @@ from .errors import AekitError
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
 ARCHITECTURES = ("mlp", "conv")
-LATENTS = ("deterministic", "gaussian")
+LATENTS = ("deterministic", "gaussian", "quantised")
 BOTTLENECKS = ("dense", "spatial")
 CORRUPTIONS = ("gaussian", "salt_pepper", "masking", "blocks", "speckle")  # parsed in objectives.corruptions
 CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
@@ -165,7 +165,9 @@ class ModelConfig(_ConfigMixin):
         code_activation: nonlinearity applied to the code (``"relu"`` in the classic shallow model).
         output_activation: ``"sigmoid"`` for data in [0, 1], ``"none"`` for normalised data.
         latent: latent type; ``"deterministic"`` for plain autoencoders, ``"gaussian"`` for VAEs
-            (the encoder outputs μ and log σ² of a diagonal Gaussian posterior).
+            (the encoder outputs μ and log σ² of a diagonal Gaussian posterior), ``"quantised"``
+            for learned compression (uniform noise U(-½, ½) added while training, a learned
+            factorised density for the rate; see :class:`aekit.models.latents.QuantisedLatent`).
         bottleneck: ``"dense"`` (conv features -> a linear layer -> a code of ``latent_dim``
             values; the default) or ``"spatial"`` (conv only: the code is a feature map of
             ``latent_dim`` channels at the lowest resolution, flattened, so it holds
@@ -201,8 +203,8 @@ class ModelConfig(_ConfigMixin):
         _check_choice(owner, "code_activation", self.code_activation, ACTIVATIONS)
         _check_choice(owner, "output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         _check_choice(owner, "latent", self.latent, LATENTS)
-        if self.latent == "gaussian" and self.code_activation != "none":
-            raise AekitError(f"model.code_activation: a gaussian latent samples its code, so expected 'none'; "
+        if self.latent in ("gaussian", "quantised") and self.code_activation != "none":
+            raise AekitError(f"model.code_activation: a {self.latent} latent adds noise to its code: expected 'none'; "
                              f"got {self.code_activation!r}")
         _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))
         _check_choice(owner, "upsample", self.upsample, ("transpose", "nearest"))
@@ -266,6 +268,9 @@ class ObjectiveConfig(_ConfigMixin):
             ``closed_form``, ``exact`` (batched vector-Jacobian products, one per code unit) or
             ``hutchinson`` (unbiased estimate from ``contractive_probes`` random projections).
         contractive_probes: random projections per sample for ``hutchinson``.
+        rate: weight of the rate term (learned compression): the estimated bits per pixel of the
+            code under the model's learned factorised density, for ``model.latent=quantised``
+            (additive uniform noise while training); the loss is ``recon + rate * bpp``.
         beta: weight of the KL term of probabilistic latents (β-VAE; 1 is the ELBO).
         kl_warmup: epochs over which the KL weight rises linearly from 0 to ``beta`` (0: off).
         free_bits: nats per latent dimension below which the KL is not penalised (0: off).
@@ -284,6 +289,7 @@ class ObjectiveConfig(_ConfigMixin):
     contractive: float = 0.0
     contractive_method: str = "auto"
     contractive_probes: int = 1
+    rate: float = 0.0
     beta: float = 1.0
     kl_warmup: float = 0.0
     free_bits: float = 0.0
@@ -302,7 +308,7 @@ class ObjectiveConfig(_ConfigMixin):
             if name not in CORRUPTIONS:  # parameters are checked when the Objective is built
                 raise AekitError(f"objective.corruption: expected specs like gaussian:0.5 named one of "
                                  f"{', '.join(CORRUPTIONS)}; got {spec!r}")
-        for name in ("l1", "sparsity", "contractive", "beta", "kl_warmup", "free_bits"):
+        for name in ("l1", "sparsity", "contractive", "beta", "kl_warmup", "free_bits", "rate"):
             _check_positive(owner, name, getattr(self, name), allow_zero=True)
         if not 0.0 < self.sparsity_target < 1.0:
             raise AekitError(f"objective.sparsity_target: expected a rate in (0, 1); got {self.sparsity_target!r}")

@@ -88,6 +88,13 @@ PRESETS: dict[str, Preset] = {
         model=dict(architecture="conv", channels=(32, 64), latent="gaussian"),
         objective=dict(reconstruction="bce", reduction="sum"),
     ),
+    "codec": Preset(
+        "learned compression: conv encoder/decoder, a 64-value code with uniform noise while training and a "
+        "learned factorised density; MSE + rate·(bits per pixel); compress with aekit compress",
+        model=dict(architecture="conv", channels=(32, 64), latent="quantised", latent_dim=64),
+        objective=dict(reconstruction="mse", rate=0.01),
+        train=dict(batch_size=128, lr=2e-3),
+    ),
 }
 
 

@@ -14,13 +14,26 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AekitError
-from . import denoise, evaluate, generate, inpaint, interpolate, likelihood, reconstruct, summary, train
+from . import (
+    compress,
+    denoise,
+    detect,
+    encode,
+    evaluate,
+    export,
+    generate,
+    inpaint,
+    interpolate,
+    likelihood,
+    reconstruct,
+    serve,
+    summary,
+    train,
+    view,
+)
 
-COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood)
-# issue 6: ONNX export, HTTP API, web viewer
-from . import export, serve, view  # noqa: E402
-
-COMMANDS += (export, serve, view)
+COMMANDS = (train, evaluate, summary, reconstruct, denoise, inpaint, generate, interpolate, likelihood,
+            detect, encode, compress, export, serve, view)
 
 
 def build_parser() -> argparse.ArgumentParser:

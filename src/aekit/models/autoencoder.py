@@ -17,7 +17,7 @@ from .blocks import (
     mlp_decoder,
     mlp_encoder,
 )
-from .latents import DeterministicLatent, DiagonalGaussian, GaussianLatent, soft_clamp
+from .latents import DeterministicLatent, DiagonalGaussian, GaussianLatent, QuantisedLatent, soft_clamp
 
 # A learned likelihood σ (``ModelConfig.learn_sigma``) stays in [e^-6, e^2]: a σ that could
 # shrink without bound would let the Gaussian likelihood run off to -inf on easy pixels.
@@ -124,6 +124,8 @@ def build_latent(config: ModelConfig) -> nn.Module:
         return DeterministicLatent(config.code_size, config.code_activation)
     if config.latent == "gaussian":
         return GaussianLatent(config.latent_dim)
+    if config.latent == "quantised":
+        return QuantisedLatent(config.code_size)
     raise AekitError(f"model.latent: no latent named {config.latent!r}")
 
 

@@ -39,7 +39,7 @@ from torch import nn
 from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
 
-__all__ = ["build_regularisers", "closed_form_supported", "jacobian_frobenius_sq", "kl_sparsity", "l1_code"]
+__all__ = ["build_regularisers", "closed_form_supported", "jacobian_frobenius_sq", "kl_sparsity", "l1_code", "rate_bpp"]
 
 
 def l1_code(z: torch.Tensor) -> torch.Tensor:
@@ -180,4 +180,21 @@ def build_regularisers(config: ObjectiveConfig, model_config: ModelConfig | None
         probes = config.contractive_probes
         terms["contractive"] = lambda model, x, out, w=config.contractive: w * jacobian_frobenius_sq(
             model, x, method, probes)
+    if config.rate > 0:
+        if model_config is not None and model_config.latent != "quantised":
+            raise AekitError("objective.rate charges the bits of a quantised code: expected model.latent=quantised; "
+                             f"got latent={model_config.latent!r} (or use preset codec)")
+        terms["rate"] = lambda model, x, out, w=config.rate: w * rate_bpp(model, x, out.z)
     return terms
+
+
+def rate_bpp(model: nn.Module, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Estimated bits per pixel of each code under the latent's learned density, (B,).
+
+    ``z`` carries the training noise (the latent adds it), so this is the entropy-bottleneck
+    rate estimate; pixels are ``C*H*W`` values of one input.
+    """
+    density = getattr(getattr(model, "latent", None), "density", None)
+    if density is None:
+        raise AekitError("objective.rate needs a latent with a learned density (model.latent=quantised)")
+    return density.bits(z.flatten(1)) / x[0].numel()

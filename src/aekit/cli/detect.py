@@ -1,0 +1,63 @@
+"""``aekit detect``: anomaly scores, threshold and labels; histogram, pixel maps, ROC with labels."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_device
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "detect", help="score inputs for anomalies with a trained model",
+        description="Score image files, folders or .npy/.npz arrays with a trained model (reconstruction error, "
+                    "or the negative ELBO for VAEs) and label those above the threshold saved with the model as "
+                    "anomalies (1). Writes OUT/scores.csv, OUT/detect.json, a score histogram, the most anomalous "
+                    "inputs with their per-pixel maps, and with --labels a ROC curve and the AUROC. A model "
+                    "without a saved threshold needs --fit NORMAL (normal images whose scores set it; --save "
+                    "keeps it in the model folder).",
+        epilog="examples:\n"
+               "  aekit detect runs/conv digits/ -o detect/ --fit normal/ --save\n"
+               "  aekit detect runs/conv test.npz -o detect/ --normal-classes 3\n"
+               "  aekit detect runs/conv in/ -o detect/ --labels truth.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .npy/.npz arrays")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--labels", metavar="FILE",
+                   help="true labels, one 0 (normal) / 1 (anomaly) per input: .npy, or text/CSV with one per line")
+    p.add_argument("--normal-classes", metavar="C[,C...]",
+                   help="take the inputs' own class labels (folders of classes, arrays with y) as truth: "
+                        "these classes are normal, all others anomalies")
+    p.add_argument("--fit", nargs="+", metavar="NORMAL", help="normal images that set the threshold")
+    p.add_argument("--score", default=None, choices=("auto", "mse", "bce", "ssim", "elbo"),
+                   help="score with --fit (default auto: elbo for VAEs, mse otherwise)")
+    p.add_argument("--contamination", type=float, help="with --fit: expected share of anomalies in NORMAL")
+    p.add_argument("--percentile", type=float, default=99.0,
+                   help="with --fit and no --contamination: threshold percentile of the normal scores (default 99)")
+    p.add_argument("--save", action="store_true", help="with --fit: save the threshold into the model folder")
+    p.add_argument("--top", type=int, default=16, help="most anomalous inputs to picture (default 16)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_device(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..io import load_model
+    from ..tasks.anomaly import detect_files
+
+    model = load_model(args.run, device=args.device)
+    result = detect_files(model, args.inputs, args.out, labels=args.labels, normal_classes=args.normal_classes,
+                          fit=args.fit, score=args.score, contamination=args.contamination,
+                          percentile=args.percentile, save=args.save, top=args.top)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['n']} input(s), score {result['score']}, threshold {result['threshold']:.6g}: "
+          f"{result['n_anomalies']} flagged as anomalies")
+    if "auroc" in result:
+        print(f"AUROC {result['auroc']:.4f} ({result['n_true_anomalies']} true anomalies)")
+    print(f"wrote scores, histogram and pictures to {args.out}")
+    return 0

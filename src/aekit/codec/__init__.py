@@ -1,0 +1,17 @@
+"""Learned image compression to real files: ``.aek`` = header + range-coded quantised code.
+
+- :mod:`.prior`: per-dimension symbol tables fitted on training codes (saved with the model);
+- :mod:`.container`: the file layout (magic, version, model id, shape, step, count, CRC) and
+  the range coder (``constriction``);
+- :mod:`.codec`: :class:`Codec` (images <-> bytes) and :func:`fit_codec`.
+
+Training for compression is the ``codec`` preset: a quantised latent (uniform noise while
+training) with a learned factorised density, and the objective's ``rate`` term.
+"""
+
+from .codec import Codec, fit_codec, fit_codec_from_training_data, fitted_steps, read_step
+from .container import FORMAT_VERSION, MAGIC, SUFFIX
+from .prior import CodePrior
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "SUFFIX", "Codec", "CodePrior", "fit_codec", "fit_codec_from_training_data",
+           "fitted_steps", "read_step"]

@@ -1,0 +1,474 @@
+"""Anomaly detection with an autoencoder, in scikit-learn style.
+
+An autoencoder trained on normal data reconstructs normal inputs well and unusual ones badly, so
+the reconstruction error is an anomaly score; for a VAE the negative ELBO (a bound on
+−log p(x)) is the natural one. :class:`AnomalyDetector` wraps a trained model (or trains one
+from a preset), sets a threshold on the scores of normal data and labels new inputs::
+
+    det = AnomalyDetector("conv", contamination=0.01, epochs=10).fit(normal_images)
+    det.predict(images)            # 1 = anomaly, 0 = normal
+    det.score_samples(images)      # higher = more anomalous
+    det.save("runs/detector")      # the model folder, threshold included
+    det = AnomalyDetector.load("runs/detector")
+
+Conventions follow PyOD rather than scikit-learn's outlier detectors: scores and
+``decision_function`` grow with abnormality, ``predict`` returns 1 for an anomaly.
+``decision_function`` is ``score - threshold_`` (positive = anomaly) and ``predict_proba``
+squashes it through a logistic whose scale is the spread of the normal scores, so column 1
+crosses 0.5 exactly at the threshold; it orders inputs, it is not a calibrated probability.
+
+Scores (``score``):
+
+- ``mse``: mean squared error per pixel, intensities in [0, 1];
+- ``bce``: binary cross-entropy per pixel;
+- ``ssim``: ``1 - SSIM`` (structure rather than intensity differences);
+- ``elbo``: negative ELBO in nats per image, VAEs only (averaged over ``elbo_samples`` draws of
+  a fixed-seed posterior sample, so scores are repeatable);
+- ``auto``: ``elbo`` for a VAE, ``mse`` otherwise.
+
+Every score has a per-pixel map (:meth:`AnomalyDetector.pixel_maps`): squared error, per-pixel
+BCE, ``1 - local SSIM``, or the per-pixel negative log-likelihood of the decoder.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import AekitError, NotFittedError
+from ..fileio import atomic_write_bytes
+from ..io import Model, load_model
+from ..metrics import ssim, ssim_map
+from ..models.latents import GaussianLatent
+
+SCORES = ("auto", "mse", "bce", "ssim", "elbo")
+FITTED_KEY = "anomaly"
+EPS = 1e-7
+
+
+def _is_vae(model: Model) -> bool:
+    return isinstance(model.module.latent, GaussianLatent)
+
+
+def resolve_score(model: Model, score: str) -> str:
+    if score not in SCORES:
+        raise AekitError(f"expected score in {', '.join(SCORES)}; got {score!r}")
+    if score == "auto":
+        return "elbo" if _is_vae(model) else "mse"
+    if score == "elbo" and not _is_vae(model):
+        raise AekitError(f"score 'elbo' needs a VAE (model.latent=gaussian); {model.config.preset!r} has a "
+                         "deterministic latent; use mse, bce or ssim")
+    return score
+
+
+@torch.inference_mode()
+def pixel_errors(model: Model, images: Any, score: str = "mse", *, batch_size: int = 512,
+                 elbo_samples: int = 4, seed: int = 0, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image scores (N,) and per-pixel maps (N, H, W) of ``images`` (as users have them).
+
+    Maps are averaged over channels; for ``mse`` and ``bce`` the score is the mean of the map,
+    for ``elbo`` the map is the decoder's −log p(x|z) per pixel (the score adds the KL term).
+    """
+    score = resolve_score(model, score)
+    x_all, _ = model.preprocessing.to_model(images, device=model.device)
+    prep, module = model.preprocessing, model.module
+    module.eval()
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    scores, maps = [], []
+    starts = range(0, x_all.shape[0], batch_size)
+    for start in tqdm(starts, desc=f"scoring ({score})", unit="batch", disable=not progress, leave=False):
+        xb = x_all[start:start + batch_size]
+        x_unit = prep.model_to_unit(xb.float())
+        if score == "elbo":
+            s, m = _elbo_maps(model, xb, elbo_samples, generator)
+        else:
+            x_hat = prep.model_to_unit(module(xb).x_hat.float())
+            if score == "mse":
+                m = (x_unit - x_hat).pow(2).mean(1)
+                s = m.flatten(1).mean(1)
+            elif score == "bce":
+                y = x_hat.clamp(EPS, 1 - EPS)
+                m = -(x_unit * y.log() + (1 - x_unit) * (1 - y).log()).mean(1)
+                s = m.flatten(1).mean(1)
+            else:
+                m = (1 - ssim_map(x_unit, x_hat)).mean(1)
+                s = 1 - ssim(x_unit, x_hat)
+        scores.append(s.double().cpu())
+        maps.append(m.float().cpu())
+    return torch.cat(scores).numpy(), torch.cat(maps).numpy()
+
+
+def _elbo_maps(model: Model, xb: torch.Tensor, samples: int, generator: torch.Generator):
+    """Negative ELBO per image (nats) and −log p(x|z) per pixel, averaged over posterior samples."""
+    module, config = model.module, model.config.objective
+    q = module.posterior(xb)
+    target = xb
+    if config.reconstruction == "bce" or config.binarize != "none":
+        target = xb.clamp(0, 1)
+    maps = torch.zeros(xb.shape[0], *xb.shape[2:], device=xb.device, dtype=torch.float64)
+    for _ in range(samples):
+        z = q.sample(generator=generator)
+        logits = module.decode_logits(z).float()
+        if config.reconstruction == "gaussian":
+            log_sigma = module.log_sigma
+            sigma = torch.exp(log_sigma).view(1, -1, 1, 1) if log_sigma is not None else torch.tensor(config.sigma)
+            mean = module.activate(logits)
+            nll = 0.5 * ((target - mean) / sigma).pow(2) + torch.log(sigma) + 0.5 * np.log(2 * np.pi)
+        elif config.reconstruction == "bce":
+            nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        else:
+            nll = (target - module.activate(logits)).pow(2)
+        maps += nll.sum(1).double() / samples
+    score = maps.flatten(1).sum(1) + q.kl().double()
+    return score, maps / xb.shape[1]
+
+
+def roc_curve_auc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """False- and true-positive rates and the AUROC of ``scores`` for binary ``labels`` (1 = anomaly)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    labels = np.asarray(labels).astype(int).ravel()
+    if set(np.unique(labels)) != {0, 1}:
+        raise AekitError(f"expected labels of both kinds, 0 (normal) and 1 (anomaly); got values "
+                         f"{sorted(set(np.unique(labels).tolist()))}")
+    fpr, tpr, _ = roc_curve(labels, scores)
+    return fpr, tpr, float(roc_auc_score(labels, scores))
+
+
+class AnomalyDetector:
+    """Reconstruction-based anomaly detector over a trained model or a preset.
+
+    Args:
+        model: a trained :class:`~aekit.Model`, a path to a saved model or run, or a preset name
+            (then :meth:`fit` trains it on ``X``).
+        score: ``auto``, ``mse``, ``bce``, ``ssim`` or ``elbo`` (see the module docstring).
+        contamination: expected share of anomalies in the data given to :meth:`fit`; the
+            threshold is then that upper quantile of its scores. ``None`` (unknown): the
+            threshold is the ``percentile``-th percentile of the scores of held-out normal data
+            (a validation share of ``X`` when training, all of ``X`` for a trained model).
+        percentile: see ``contamination``.
+        val_fraction: share of ``X`` held out for the threshold when a preset is trained.
+        elbo_samples: posterior samples per image for the ``elbo`` score.
+        out: run folder for training a preset (default: a temporary folder).
+        seed: seed of the validation split and of the ELBO samples.
+        **train_kwargs: passed to :func:`aekit.train` (``epochs=10``, ``latent_dim=32`` ...).
+
+    Attributes:
+        model_: the trained :class:`~aekit.Model`.
+        threshold_: scores above it are anomalies.
+        score_: the resolved score kind.
+        scale_: spread (standard deviation) of the normal scores, for :meth:`predict_proba`.
+    """
+
+    def __init__(self, model: Model | str | os.PathLike = "conv", *, score: str = "auto",
+                 contamination: float | None = None, percentile: float = 99.0, val_fraction: float = 0.1,
+                 elbo_samples: int = 4, out: str | os.PathLike | None = None, seed: int = 0, **train_kwargs: Any):
+        if contamination is not None and not 0.0 < contamination < 0.5:
+            raise AekitError(f"contamination: expected a share in (0, 0.5); got {contamination!r}")
+        if not 0.0 < percentile < 100.0:
+            raise AekitError(f"percentile: expected a number in (0, 100); got {percentile!r}")
+        if not 0.0 < val_fraction < 1.0:
+            raise AekitError(f"val_fraction: expected a share in (0, 1); got {val_fraction!r}")
+        if score not in SCORES:
+            raise AekitError(f"score: expected one of {', '.join(SCORES)}; got {score!r}")
+        self.model = model
+        self.score = score
+        self.contamination = contamination
+        self.percentile = percentile
+        self.val_fraction = val_fraction
+        self.elbo_samples = elbo_samples
+        self.out = out
+        self.seed = seed
+        self.train_kwargs = train_kwargs
+
+    # ------------------------------------------------------------------ fitting
+    def _trained(self, X: np.ndarray) -> tuple[Model, np.ndarray]:
+        """The model to use and the images whose scores set the threshold."""
+        from ..presets import PRESETS
+
+        if isinstance(self.model, Model):
+            return self.model, X
+        if isinstance(self.model, str) and self.model in PRESETS:
+            from .embed import train_on_images
+
+            rng = np.random.default_rng(self.seed)
+            order = rng.permutation(len(X))
+            n_val = max(1, int(round(len(X) * self.val_fraction)))
+            held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+            if self.contamination is not None:
+                held = np.arange(len(X))  # the contamination quantile is over all of X
+            return train_on_images(self.model, X[train], out=self.out, **self.train_kwargs), X[held]
+        return load_model(self.model), X
+
+    def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
+        """Train (for a preset) or take the model, and set ``threshold_`` from normal data ``X``."""
+        X = _as_images(X)
+        model, held = self._trained(X)
+        self.model_ = model
+        self.score_ = resolve_score(model, self.score)
+        scores = self._scores(held)
+        if self.contamination is not None:
+            threshold = float(np.quantile(scores, 1.0 - self.contamination))
+        else:
+            threshold = float(np.percentile(scores, self.percentile))
+        self.threshold_ = threshold
+        self.scale_ = float(max(scores.std(), 1e-12))
+        self.n_fit_ = int(len(held))
+        self.model_.fitted[FITTED_KEY] = {
+            "score": self.score_, "threshold": self.threshold_, "scale": self.scale_, "n_fit": self.n_fit_,
+            "contamination": self.contamination, "percentile": None if self.contamination else self.percentile,
+            "elbo_samples": self.elbo_samples, "seed": self.seed,
+        }
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise NotFittedError("this AnomalyDetector is not fitted yet; call fit(normal_images) first "
+                                 "(or AnomalyDetector.load(path) for a saved one)")
+
+    def _scores(self, X: Any) -> np.ndarray:
+        scores, _ = pixel_errors(self.model_, X, self.score_, elbo_samples=self.elbo_samples, seed=self.seed)
+        return scores
+
+    # ------------------------------------------------------------------ inference
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Anomaly score of each input, (N,); higher = more anomalous."""
+        self._check_fitted()
+        return self._scores(_as_images(X))
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score - threshold_``: positive for anomalies."""
+        return self.score_samples(X) - self.threshold_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """1 for an anomaly (score above the threshold), 0 for normal, (N,) int64."""
+        return (self.decision_function(X) > 0).astype(np.int64)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(N, 2): columns P(normal), P(anomaly) from a logistic of ``decision_function / scale_``."""
+        d = self.decision_function(X) / self.scale_
+        p = 1.0 / (1.0 + np.exp(-np.clip(d, -500, 500)))
+        return np.stack([1.0 - p, p], axis=1)
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        return self.fit(X).predict(X)
+
+    def pixel_maps(self, X: Any) -> np.ndarray:
+        """Per-pixel anomaly maps (N, H, W) of the detector's score (see :func:`pixel_errors`)."""
+        self._check_fitted()
+        _, maps = pixel_errors(self.model_, _as_images(X), self.score_, elbo_samples=self.elbo_samples,
+                               seed=self.seed)
+        return maps
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the model folder with the threshold in its fitted state."""
+        self._check_fitted()
+        return self.model_.save(path)
+
+    @classmethod
+    def from_model(cls, model: Model | str | os.PathLike) -> AnomalyDetector:
+        """The detector saved with ``model`` (a :class:`~aekit.Model` or a path)."""
+        if not isinstance(model, Model):
+            model = load_model(model)
+        info = model.fitted.get(FITTED_KEY)
+        if not info:
+            raise NotFittedError(f"{model.path or 'this model'} has no anomaly threshold saved with it; fit one: "
+                                 "aekit detect RUN --fit NORMAL_IMAGES --save (or AnomalyDetector(model).fit(X))")
+        try:
+            det = cls(model, score=info["score"], contamination=info.get("contamination"),
+                      percentile=info.get("percentile") or 99.0, elbo_samples=int(info.get("elbo_samples", 4)),
+                      seed=int(info.get("seed", 0)))
+            det.model_ = model
+            det.score_ = resolve_score(model, info["score"])
+            det.threshold_ = float(info["threshold"])
+            det.scale_ = float(info["scale"])
+            det.n_fit_ = int(info.get("n_fit", 0))
+        except (KeyError, TypeError, ValueError) as err:
+            raise AekitError(f"the saved anomaly state of {model.path or 'this model'} is invalid ({err!r}); "
+                             "refit it with aekit detect RUN --fit NORMAL_IMAGES --save") from None
+        return det
+
+    load = from_model
+
+    def __repr__(self) -> str:
+        fitted = f", threshold_={self.threshold_:.6g}" if hasattr(self, "threshold_") else ""
+        name = self.model if isinstance(self.model, str) else type(self.model).__name__
+        return f"AnomalyDetector({name!r}, score={self.score!r}{fitted})"
+
+
+def _as_images(X: Any) -> Any:
+    if isinstance(X, torch.Tensor):
+        return X
+    X = np.asarray(X)
+    if X.ndim == 3:  # (N, H, W) grayscale
+        X = X[..., None]
+    return X
+
+
+# --------------------------------------------------------------------- pictures
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: str | os.PathLike) -> Path:
+    """ROC curves, name -> (fpr, tpr, auroc), on one plot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2, 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for name, (fpr, tpr, auc) in curves.items():
+        ax.plot(fpr, tpr, label=f"{name} (AUROC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.legend(fontsize="small", loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def heat(maps: np.ndarray) -> np.ndarray:
+    """(N, H, W) non-negative maps -> (N, H, W, 3) uint8 heat images, one shared scale."""
+    from matplotlib import colormaps
+
+    top = float(np.percentile(maps, 99.5)) if maps.size else 1.0
+    scaled = np.clip(maps / max(top, 1e-12), 0, 1)
+    return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
+
+
+def most_anomalous_picture(model: Model, images: np.ndarray, scores: np.ndarray, maps: np.ndarray,
+                           n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Rows input / reconstruction / pixel map of the ``n`` highest-scoring inputs."""
+    from ..viz import comparison_grid
+
+    order = np.argsort(-scores, kind="stable")[:n]
+    chosen = images[order]
+    recon = model.reconstruct(chosen)
+    inputs = chosen if chosen.shape[-1] == 3 else np.repeat(_u8(chosen), 3, axis=-1)
+    recon = recon if recon.shape[-1] == 3 else np.repeat(_u8(recon), 3, axis=-1)
+    return comparison_grid([_u8(inputs), _u8(recon), heat(maps[order])], ["input", "recon", "map"]), order
+
+
+def _u8(a: np.ndarray) -> np.ndarray:
+    return a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+# --------------------------------------------------------------------- files (aekit detect)
+def read_binary_labels(path: str | os.PathLike, n: int) -> np.ndarray:
+    """One 0/1 per input from a ``.npy`` file or a text/CSV file (one value per line; a header is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AekitError(f"no such labels file: {path}")
+    if path.suffix == ".npy":
+        try:
+            labels = np.load(path, allow_pickle=False).ravel()
+        except ValueError as err:
+            raise AekitError(f"{path} is not a readable .npy array ({err})") from None
+    else:
+        rows = [line.split(",")[-1].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if rows and not rows[0].lstrip("-").replace(".", "", 1).isdigit():
+            rows = rows[1:]  # header
+        try:
+            labels = np.array([float(r) for r in rows])
+        except ValueError as err:
+            raise AekitError(f"expected one number (0 or 1) per line in {path}; {err}") from None
+    if labels.shape != (n,):
+        raise AekitError(f"expected one label per input ({n}) in {path}; got {labels.size}")
+    if not np.isin(labels, (0, 1)).all():
+        raise AekitError(f"expected labels 0 (normal) or 1 (anomaly) in {path}; got values "
+                         f"{sorted(set(np.unique(labels).tolist()))[:5]}")
+    return labels.astype(np.int64)
+
+
+def detect_files(
+    model: Model, paths: Any, out_dir: str | os.PathLike, *, labels: str | None = None,
+    normal_classes: str | None = None, fit: Any = None, score: str | None = None,
+    contamination: float | None = None, percentile: float = 99.0, save: bool = False, top: int = 16,
+) -> dict[str, Any]:
+    """Score inputs, label them, and write ``scores.csv``, ``detect.json``, pictures and ``report.html``."""
+    from ..fileio import atomic_write_json, atomic_write_text
+    from ..viz import Report, plot_histogram, save_png
+    from .reconstruct import read_inputs
+
+    out_dir = Path(out_dir)
+    if fit:
+        det = AnomalyDetector(model, score=score or "auto", contamination=contamination,
+                              percentile=percentile).fit(read_inputs(model, fit).images)
+        if save:
+            if model.path is None:
+                raise AekitError("--save needs a model loaded from a folder")
+            model.save(model.path)
+    else:
+        if save or contamination is not None:
+            raise AekitError("--save and --contamination go with --fit NORMAL_IMAGES (the normal data that sets it)")
+        det = AnomalyDetector.from_model(model)
+        if score is not None and resolve_score(model, score) != det.score_:
+            raise AekitError(f"the saved threshold is for score {det.score_!r}, not {score!r}; refit with "
+                             f"--fit NORMAL_IMAGES --score {score}")
+    images = read_inputs(model, paths)
+    n = len(images)
+    truth = None
+    if labels and normal_classes:
+        raise AekitError("give either --labels or --normal-classes, not both")
+    if labels:
+        truth = read_binary_labels(labels, n)
+    elif normal_classes:
+        if images.labels is None:
+            raise AekitError("--normal-classes needs inputs that carry class labels (class folders, arrays with y)")
+        try:
+            normal = [int(c) for c in str(normal_classes).split(",") if c.strip()]
+        except ValueError:
+            raise AekitError(f"--normal-classes: expected class indices like 0 or 3,5; got {normal_classes!r}") \
+                from None
+        truth = (~np.isin(images.labels, normal)).astype(np.int64)
+    scores, maps = pixel_errors(det.model_, images.images, det.score_, elbo_samples=det.elbo_samples,
+                                seed=det.seed, progress=n > 5000)
+    predicted = (scores > det.threshold_).astype(np.int64)
+    names = images.names or tuple(f"image_{i:05d}" for i in range(n))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["name,score,anomaly" + (",label" if truth is not None else "")]
+    for i in range(n):
+        row = f"{names[i]},{scores[i]:.9g},{predicted[i]}"
+        lines.append(row + (f",{truth[i]}" if truth is not None else ""))
+    atomic_write_text(out_dir / "scores.csv", "\n".join(lines) + "\n")
+    result: dict[str, Any] = {
+        "n": n, "score": det.score_, "threshold": det.threshold_, "n_anomalies": int(predicted.sum()),
+        "scores_csv": str(out_dir / "scores.csv"),
+    }
+    report = Report(f"Anomaly detection: {n} input(s)")
+    report.text(f"Score **{det.score_}** (higher = more anomalous), threshold {det.threshold_:.6g} "
+                f"(fitted on {det.n_fit_} normal images); {int(predicted.sum())} of {n} flagged.")
+    hist = {"all": scores} if truth is None else {"normal": scores[truth == 0], "anomaly": scores[truth == 1]}
+    hist = {k: v for k, v in hist.items() if v.size}
+    plot_histogram(hist, out_dir / "histogram.png", title="anomaly scores", xlabel=det.score_,
+                   vlines={"threshold": det.threshold_})
+    report.image(out_dir / "histogram.png", caption="score histogram with the threshold", pixelated=False)
+    picture, order = most_anomalous_picture(det.model_, images.images, scores, maps, n=min(top, n))
+    save_png(out_dir / "most_anomalous.png", picture)
+    report.image(out_dir / "most_anomalous.png", caption="the most anomalous inputs (highest score first): input, "
+                                                       "reconstruction, per-pixel map")
+    result["most_anomalous"] = [names[i] for i in order]
+    if truth is not None:
+        result["n_true_anomalies"] = int(truth.sum())
+        if 0 < truth.sum() < n:
+            fpr, tpr, auc = roc_curve_auc(scores, truth)
+            result["auroc"] = auc
+            tp = int(((predicted == 1) & (truth == 1)).sum())
+            result["precision"] = tp / max(int(predicted.sum()), 1)
+            result["recall"] = tp / int(truth.sum())
+            plot_roc({det.score_: (fpr, tpr, auc)}, out_dir / "roc.png")
+            report.image(out_dir / "roc.png", caption=f"ROC curve, AUROC {auc:.4f}", pixelated=False)
+    atomic_write_json(out_dir / "detect.json", result)
+    report.write(out_dir / "report.html")
+    return result

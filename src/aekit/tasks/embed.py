@@ -1,0 +1,309 @@
+"""Embeddings: autoencoder codes as features, in scikit-learn style, and how good they are.
+
+:class:`AutoencoderTransformer` is a scikit-learn transformer over any preset (or a trained
+model), so an autoencoder drops into a ``Pipeline`` where ``PCA`` would::
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.neighbors import KNeighborsClassifier
+    clf = make_pipeline(AutoencoderTransformer("conv", latent_dim=32, epochs=10), KNeighborsClassifier(5))
+    clf.fit(X_train, y_train).score(X_test, y_test)
+
+Rows of ``X`` are flattened images (``(N, C*H*W)``, uint8 or floats in [0, 1]; the image shape
+is inferred for square images or given as ``image_shape``), or image arrays ``(N, H, W[, C])``.
+
+:func:`evaluate_codes` scores codes the usual three ways: kNN accuracy (k = 5, fitted on the
+training codes, scored on the test codes), the accuracy of a linear probe (logistic regression on
+standardised codes), and trustworthiness (Venna & Kaski 2001; scikit-learn's, 5 neighbours) of
+test codes with respect to the test images; :func:`compare_with_pca` does that for a model and
+for PCA with as many components.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from ..errors import AekitError, NotFittedError
+from ..io import Model, load_model
+
+TRUSTWORTHINESS_POINTS = 2000  # O(n²) memory and time: a seeded subset of the test set
+
+
+def infer_image_shape(n_features: int, channels: int | None = None) -> tuple[int, int, int]:
+    """(C, H, W) of a flattened square image: 784 -> (1, 28, 28), 3072 -> (3, 32, 32)."""
+    for c in ((channels,) if channels else (1, 3)):
+        side = math.isqrt(n_features // c) if n_features % c == 0 else 0
+        if side and c * side * side == n_features:
+            return (c, side, side)
+    raise AekitError(f"cannot tell the image shape of rows of {n_features} values (not a square image); "
+                     "pass image_shape=(C, H, W)")
+
+
+def train_on_images(preset: str, images: np.ndarray, *, out: str | os.PathLike | None = None,
+                    **kwargs: Any) -> Model:
+    """Train ``preset`` on an (N, H, W, C) array through :func:`aekit.train` (quietly, no evaluation)."""
+    import aekit
+
+    with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
+        data = Path(tmp) / "train.npy"
+        np.save(data, images)
+        settings = {"progress": False, "evaluate": False, "log": None, "test_fraction": 0.05, **kwargs}
+        return aekit.train(preset, dataset=str(data), out=out if out is not None else Path(tmp) / "run",
+                           **settings)
+
+
+class AutoencoderTransformer(TransformerMixin, BaseEstimator):
+    """Autoencoder codes as a scikit-learn transformer.
+
+    Args:
+        model: a preset name (trained by :meth:`fit`), a trained :class:`~aekit.Model`, or the
+            path of a saved one (then :meth:`fit` only checks the data against it).
+        latent_dim: code size when training a preset.
+        epochs: training epochs for a preset.
+        image_shape: ``(C, H, W)`` of a row of ``X``; inferred for square images.
+        train_kwargs: further :func:`aekit.train` overrides (``{"lr": 1e-3}``).
+        out: run folder when training (default: a temporary folder).
+        device: where the model runs.
+
+    Attributes:
+        model_: the trained :class:`~aekit.Model`.
+        n_features_in_: values per row of ``X``.
+        image_shape_: ``(C, H, W)`` of one row.
+    """
+
+    def __init__(self, model: Any = "deep", *, latent_dim: int = 32, epochs: int = 10,
+                 image_shape: tuple[int, int, int] | None = None, train_kwargs: dict | None = None,
+                 out: str | None = None, device: str = "cpu"):
+        self.model = model
+        self.latent_dim = latent_dim
+        self.epochs = epochs
+        self.image_shape = image_shape
+        self.train_kwargs = train_kwargs
+        self.out = out
+        self.device = device
+
+    # ------------------------------------------------------------------ helpers
+    def _images(self, X: Any, *, fitting: bool) -> np.ndarray:
+        """Rows or image arrays -> (N, H, W, C) uint8 / float32 in [0, 1], checked."""
+        X = np.asarray(X)
+        if X.ndim == 2:
+            shape = tuple(self.image_shape) if self.image_shape is not None else (
+                self.image_shape_ if not fitting else infer_image_shape(X.shape[1]))
+            if int(np.prod(shape)) != X.shape[1]:
+                raise AekitError(f"expected rows of {int(np.prod(shape))} values (images {shape}); got {X.shape[1]}")
+            c, h, w = shape
+            X = X.reshape(len(X), c, h, w).transpose(0, 2, 3, 1)
+        elif X.ndim == 3:
+            X = X[..., None]
+        elif X.ndim != 4:
+            raise AekitError(f"expected X as (N, features) rows or (N, H, W[, C]) images; got shape {X.shape}")
+        if X.dtype != np.uint8:
+            X = X.astype(np.float32)
+            if X.size and (X.min() < 0 or X.max() > 1):
+                raise AekitError(f"expected uint8 pixels or floats in [0, 1]; got values in [{X.min():g}, "
+                                 f"{X.max():g}]; scale them first (e.g. MinMaxScaler, or X / 255)")
+        return np.ascontiguousarray(X)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X) first")
+
+    # ------------------------------------------------------------------ API
+    def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:
+        images = self._images(X, fitting=True)
+        if isinstance(self.model, Model):
+            model = self.model
+        elif isinstance(self.model, str) and not Path(self.model).exists():
+            model = train_on_images(self.model, images, out=self.out, latent_dim=self.latent_dim,
+                                    epochs=self.epochs, **(self.train_kwargs or {}))
+        else:
+            model = load_model(self.model)
+        self.model_ = model.to(self.device)
+        h, w, c = images.shape[1:]
+        if tuple(self.model_.input_shape) != (c, h, w):
+            raise AekitError(f"the model takes images {self.model_.input_shape} (C, H, W); X holds {(c, h, w)}")
+        self.image_shape_ = (c, h, w)
+        self.n_features_in_ = c * h * w
+        self.input_dtype_ = str(images.dtype)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """(N, k) float32 codes (posterior means for a VAE)."""
+        self._check_fitted()
+        return np.asarray(self.model_.encode(self._images(X, fitting=False)), dtype=np.float32)
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Codes -> flattened reconstructions (N, C*H*W), in the dtype ``fit`` saw (uint8 or floats in [0, 1])."""
+        self._check_fitted()
+        as_float = self.input_dtype_ != "uint8"
+        images = self.model_.decode(np.asarray(Z, dtype=np.float32), as_float=as_float)
+        return np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2)).reshape(len(images), -1)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        self._check_fitted()
+        return np.array([f"z{i}" for i in range(self.model_.latent_dim)], dtype=object)
+
+
+# --------------------------------------------------------------------- evaluation
+def trustworthiness_subset(high: np.ndarray, low: np.ndarray, n_neighbors: int = 5,
+                           points: int = TRUSTWORTHINESS_POINTS, seed: int = 0) -> float:
+    from sklearn.manifold import trustworthiness
+
+    idx = np.arange(len(high))
+    if len(idx) > points:
+        idx = np.sort(np.random.default_rng(seed).choice(len(high), points, replace=False))
+    return float(trustworthiness(high[idx].reshape(len(idx), -1), low[idx], n_neighbors=n_neighbors))
+
+
+def evaluate_codes(train_codes: np.ndarray, train_labels: np.ndarray, test_codes: np.ndarray,
+                   test_labels: np.ndarray, test_inputs: np.ndarray | None = None, *, k: int = 5,
+                   seed: int = 0) -> dict[str, float]:
+    """kNN (k) and linear-probe accuracy of test codes, and trustworthiness w.r.t. ``test_inputs``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    knn = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(train_codes, train_labels)
+    result = {
+        "knn_accuracy": float(knn.score(test_codes, test_labels)),
+        "linear_probe_accuracy": float(probe.score(test_codes, test_labels)),
+    }
+    if test_inputs is not None:
+        result["trustworthiness"] = trustworthiness_subset(test_inputs, test_codes, n_neighbors=k, seed=seed)
+    return result
+
+
+def compare_with_pca(model: Model, train: Any, test: Any, *, k: int = 5, seed: int = 0) -> dict[str, Any]:
+    """:func:`evaluate_codes` for ``model``'s codes and for PCA with as many components.
+
+    ``train`` and ``test`` are labelled :class:`~aekit.data.ImageSet` s; PCA is fitted on the
+    training images in [0, 1].
+    """
+    from sklearn.decomposition import PCA
+
+    if train.labels is None or test.labels is None:
+        raise AekitError("code evaluation needs labelled train and test images")
+    flat_train = _unit_rows(train.images)
+    flat_test = _unit_rows(test.images)
+    ae = evaluate_codes(np.asarray(model.encode(train.images)), train.labels, np.asarray(model.encode(test.images)),
+                        test.labels, flat_test, k=k, seed=seed)
+    pca = PCA(n_components=model.latent_dim, random_state=seed).fit(flat_train)
+    base = evaluate_codes(pca.transform(flat_train), train.labels, pca.transform(flat_test), test.labels, flat_test,
+                          k=k, seed=seed)
+    return {"latent_dim": model.latent_dim, "k": k, "model": ae, "pca": base}
+
+
+def _unit_rows(images: np.ndarray) -> np.ndarray:
+    flat = images.reshape(len(images), -1)
+    return flat.astype(np.float32) / 255.0 if flat.dtype == np.uint8 else flat.astype(np.float32)
+
+
+# --------------------------------------------------------------------- files (aekit encode / decode)
+CODE_FORMATS = (".npy", ".csv", ".parquet")
+
+
+def _require_pyarrow():
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise AekitError("writing or reading .parquet needs pyarrow: pip install pyarrow (or use .npy / .csv)") \
+            from None
+    return pq
+
+
+def write_codes(path: str | os.PathLike, codes: np.ndarray, names: Any = None, labels: Any = None) -> Path:
+    """Codes to ``.npy`` (the array only), ``.csv`` or ``.parquet`` (``name``, ``z0..``, ``label`` columns)."""
+    from ..fileio import atomic_write_bytes, atomic_write_text
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CODE_FORMATS:
+        raise AekitError(f"expected an output ending in {', '.join(CODE_FORMATS)}; got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codes = np.asarray(codes, dtype=np.float32)
+    names = list(names) if names is not None else [f"image_{i:05d}" for i in range(len(codes))]
+    columns = [f"z{i}" for i in range(codes.shape[1])]
+    if suffix == ".npy":
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, codes, allow_pickle=False)
+        atomic_write_bytes(path, buf.getvalue())
+    elif suffix == ".csv":
+        head = ",".join(["name", *columns] + (["label"] if labels is not None else []))
+        lines = [head]
+        for i, row in enumerate(codes):
+            cells = [str(names[i]).replace(",", "_"), *(repr(float(v)) for v in row)]
+            if labels is not None:
+                cells.append(str(int(labels[i])))
+            lines.append(",".join(cells))
+        atomic_write_text(path, "\n".join(lines) + "\n")
+    else:
+        pq = _require_pyarrow()
+        import io
+
+        import pyarrow as pa
+
+        table = {"name": [str(n) for n in names], **{c: codes[:, i] for i, c in enumerate(columns)}}
+        if labels is not None:
+            table["label"] = np.asarray(labels, dtype=np.int64)
+        buf = io.BytesIO()
+        pq.write_table(pa.table(table), buf)
+        atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def read_codes(path: str | os.PathLike, latent_dim: int | None = None) -> tuple[np.ndarray, list[str] | None]:
+    """Codes and names (``None`` for ``.npy``) from a file :func:`write_codes` wrote (or any such table)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AekitError(f"no such codes file: {path}")
+    suffix = path.suffix.lower()
+    names = None
+    if suffix == ".npy":
+        try:
+            codes = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise AekitError(f"{path} is not a readable .npy array ({err})") from None
+    elif suffix == ".csv":
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not lines:
+            raise AekitError(f"{path} is empty")
+        head = lines[0].split(",")
+        z_cols = [i for i, h in enumerate(head) if h.startswith("z") and h[1:].isdigit()]
+        if not z_cols:
+            raise AekitError(f"expected columns z0, z1, ... in {path}; got {', '.join(head[:5])}")
+        rows = [line.split(",") for line in lines[1:]]
+        try:
+            codes = np.array([[float(r[i]) for i in z_cols] for r in rows], dtype=np.float32)
+        except (ValueError, IndexError) as err:
+            raise AekitError(f"{path}: expected a number in every z column of every row ({err})") from None
+        if "name" in head:
+            names = [r[head.index("name")] for r in rows]
+    elif suffix == ".parquet":
+        pq = _require_pyarrow()
+        table = pq.read_table(path).to_pydict()
+        z_cols = sorted((c for c in table if c.startswith("z") and c[1:].isdigit()), key=lambda c: int(c[1:]))
+        if not z_cols:
+            raise AekitError(f"expected columns z0, z1, ... in {path}")
+        codes = np.array([table[c] for c in z_cols], dtype=np.float32).T
+        names = [str(n) for n in table["name"]] if "name" in table else None
+    else:
+        raise AekitError(f"expected codes in {', '.join(CODE_FORMATS)}; got {path.name}")
+    codes = np.asarray(codes, dtype=np.float32)
+    if codes.ndim == 1:
+        codes = codes[None]
+    if codes.ndim != 2 or (latent_dim is not None and codes.shape[1] != latent_dim):
+        want = f"(N, {latent_dim})" if latent_dim is not None else "(N, k)"
+        raise AekitError(f"expected codes of shape {want} in {path}; got {codes.shape}")
+    return codes, names
