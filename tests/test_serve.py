@@ -280,3 +280,34 @@ def test_a_body_that_never_arrives_is_a_408():
     err = anyio.run(main)
     assert err.status == 408 and "within 0.2 s" in err.message
     assert time.perf_counter() - started < 5
+
+
+def test_score_compress_and_decompress_serve_the_fitted_state_saved_with_a_model():
+    import base64
+
+    from aekit.codec import fit_codec
+    from aekit.codec.codec import Codec
+    from aekit.tasks.anomaly import AnomalyDetector
+
+    model = tiny_model("deep")
+    normal = pixels(40, seed=1)
+    with TestClient(create_app(model, test_images=0)) as c:  # nothing fitted yet: raw scores, no codec
+        r = c.post("/score", json={"images": pixels(2).tolist()})
+        assert r.status_code == 200 and r.json()["threshold"] is None and r.json()["score"] == "mse"
+        r = c.post("/compress", json={"images": pixels(2).tolist()})
+        assert r.status_code == 422 and "--fit-codec" in r.json()["detail"]
+    detector = AnomalyDetector(model, contamination=0.1).fit(normal)
+    fit_codec(model, normal, steps=(1.0,))
+    x = pixels(3, seed=2)
+    with TestClient(create_app(model, test_images=0)) as c:
+        body = c.post("/score", json={"images": x.tolist()}).json()
+        np.testing.assert_allclose(body["scores"], detector.score_samples(x), rtol=1e-6)
+        assert body["threshold"] == pytest.approx(detector.threshold_)
+        assert body["anomaly"] == detector.predict(x).tolist()
+        file = base64.b64decode(c.post("/compress", json={"images": x.tolist()}).json()["file"])
+        assert file == Codec(model).compress(x)
+        r = c.post("/decompress", content=file, headers={"content-type": "application/octet-stream"})
+        assert r.status_code == 200
+        np.testing.assert_array_equal(np.asarray(r.json()["images"], np.uint8), Codec(model).decompress(file))
+        r = c.post("/decompress", content=file[:10], headers={"content-type": "application/octet-stream"})
+        assert 400 <= r.status_code < 500

@@ -5,18 +5,8 @@ options) and returns a dict; arrays in it go back as JSON lists (or, for ``image
 when one is asked for). No model logic lives here: the adapters call :class:`aekit.Model` and
 the functions in :mod:`aekit.tasks`, which apply the recorded preprocessing.
 
-Adding an endpoint is one entry in :data:`ENDPOINTS`. For instance, with an anomaly detector and
-a codec fitted and saved with the model (the names here are illustrative)::
-
-    ENDPOINTS["score"] = Endpoint(
-        "score", "anomaly scores of images (higher = more unusual)",
-        lambda call: {"scores": detector_of(call.model).score_samples(call.images)})
-    ENDPOINTS["compress"] = Endpoint(
-        "compress", "images -> compressed files",                 # bytes come back base64 in JSON
-        lambda call: {"files": [compressor_of(call.model).compress(x) for x in call.images]})
-    ENDPOINTS["decompress"] = Endpoint(
-        "decompress", "a compressed file -> the image", takes="bytes",  # the upload is call.data["file"]
-        run=lambda call: {"images": compressor_of(call.model).decompress(call.data["file"])})
+Adding an endpoint is one entry in :data:`ENDPOINTS`: a name, a summary, an adapter and its
+options; ``takes="bytes"`` receives one uploaded file and bytes in an answer go back base64-encoded.
 """
 
 from __future__ import annotations
@@ -28,9 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..codec.codec import Codec
+from ..errors import NotFittedError
 from ..io import Model
 from ..metrics import mse_per_sample, psnr_from_mse
 from ..objectives.corruptions import parse_corruptions
+from ..tasks.anomaly import SCORES, AnomalyDetector, pixel_errors, resolve_score
 from ..tasks.evaluate import reconstruct_unit
 from ..tasks.generate import SAMPLERS, generate, is_vae
 from ..tasks.inpaint import box_mask, inpaint
@@ -165,6 +158,32 @@ def _interpolate(call: Call) -> dict[str, Any]:
     return {"images": path}
 
 
+def _score(call: Call) -> dict[str, Any]:
+    unit_batch(call)  # validates shape, values and batch size
+    try:
+        detector = AnomalyDetector.from_model(call.model)
+    except NotFittedError:
+        detector = None  # no threshold saved: scores only
+    kind = call.options["score"]
+    if detector is not None and kind in ("auto", detector.score_):
+        scores = detector.score_samples(call.images)
+        labels = (scores > detector.threshold_).astype(int)
+        return {"scores": scores.tolist(), "score": detector.score_, "threshold": detector.threshold_,
+                "anomaly": labels.tolist()}
+    scores, _ = pixel_errors(call.model, call.images, kind)
+    return {"scores": scores.tolist(), "score": resolve_score(call.model, kind), "threshold": None, "anomaly": None}
+
+
+def _compress(call: Call) -> dict[str, Any]:
+    unit_batch(call)
+    return {"file": Codec(call.model, call.options["step"]).compress(call.images)}
+
+
+def _decompress(call: Call) -> dict[str, Any]:
+    data = call.data["file"]
+    return {"images": Codec(call.model, call.options["step"]).decompress(data, "the uploaded file")}
+
+
 SEED = Option(integer(0, 2**63 - 1), 0, "random seed (same seed, same noise / samples)")
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -201,6 +220,19 @@ ENDPOINTS: dict[str, Endpoint] = {
             "method": Option(text(10, METHODS), "linear", "linear or slerp (great circle)"),
         }),
 }
+
+
+ENDPOINTS["score"] = Endpoint(
+    "score", "anomaly scores of images (higher = more unusual), with the saved threshold's verdict when the model "
+    "has one (aekit detect RUN --fit NORMAL --save)", _score,
+    options={"score": Option(text(10, SCORES), "auto", "auto (the saved detector's, else mse / the VAE's "
+                                                       "negative ELBO), mse, bce, ssim or elbo")})
+STEP = Option(real(1e-3, 1e3), 1.0, "quantisation step the model's code tables were fitted for")
+ENDPOINTS["compress"] = Endpoint(
+    "compress", "images -> one .aek file (an archive for several images), base64 in JSON; needs code tables "
+    "saved with the model (aekit compress RUN --fit-codec)", _compress, options={"step": STEP})
+ENDPOINTS["decompress"] = Endpoint(
+    "decompress", "an uploaded .aek file -> its images", _decompress, takes="bytes", options={"step": STEP})
 
 
 def model_info(name: str, model: Model, test_count: int, latent_range: list[list[float]] | None) -> dict[str, Any]:
