@@ -52,46 +52,50 @@ class InMemoryBatches:
         self.world_size = world_size
 
     def __len__(self) -> int:
-        return math.ceil(self.data.shape[0] / self.batch_size)
+        return math.ceil(self.num_samples / self.batch_size)
 
     @property
     def num_samples(self) -> int:
         return int(self.data.shape[0])
 
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
+
     def order(self, epoch: int) -> torch.Tensor:
-        n = self.data.shape[0]
+        n = self.num_samples
         if not self.shuffle:
-            return torch.arange(n, device=self.data.device)
+            return torch.arange(n, device=self.device)
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(n, generator=gen).to(self.data.device)
+        return torch.randperm(n, generator=gen).to(self.device)
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[torch.Tensor]:
-        order = self.order(epoch)
-        for b in range(start_batch, len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.preprocessing.batch_to_model(self.data.index_select(0, idx))
-
-    def local_batches(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
-        """This rank's share of each global batch: ``(x, n_local, loss_weight)``.
+    def plan(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
+        """This rank's sample indices of each global batch: ``(indices, n_local, loss_weight)``.
 
         ``loss_weight = n_local * world_size / n_global`` makes DDP's gradient average the
         gradient of the global batch mean, even when the last batch does not split evenly. A rank
         whose share is empty gets one sample with weight 0, so it still joins the all-reduce.
-        With one process this is :meth:`epoch` with weight 1.
+        With one process: the whole batch, weight 1.
         """
-        if self.world_size == 1:
-            for x in self.epoch(epoch, start_batch):
-                yield x, int(x.shape[0]), 1.0
-            return
         order = self.order(epoch)
         for b in range(start_batch, len(self)):
             batch = order[b * self.batch_size:(b + 1) * self.batch_size]
+            if self.world_size == 1:
+                yield batch, int(batch.shape[0]), 1.0
+                continue
             idx = batch[self.rank::self.world_size]
             n_local, n_global = int(idx.shape[0]), int(batch.shape[0])
-            weight = n_local * self.world_size / n_global
-            if n_local == 0:
-                idx = batch[:1]
-            yield self.preprocessing.batch_to_model(self.data.index_select(0, idx)), n_local, weight
+            yield (idx if n_local else batch[:1]), n_local, n_local * self.world_size / n_global
+
+    def local_batches(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
+        """``(x, n_local, loss_weight)`` per step, ``x`` in model space (see :meth:`plan`)."""
+        for idx, n, weight in self.plan(epoch, start_batch):
+            yield self.preprocessing.batch_to_model(self.data.index_select(0, idx)), n, weight
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[torch.Tensor]:
+        """Model-space batches of this rank, in the order of epoch ``epoch``."""
+        for x, _, _ in self.local_batches(epoch, start_batch):
+            yield x
 
 
 def autocast_context(device: torch.device, precision: str):
