@@ -11,6 +11,8 @@ same epochs, the MNIST test set as validation data every epoch (Keras ``validati
 ``fit(val=...)``), and afterwards the same held-out metric: BCE and MSE of each model's output
 on the test set (for the denoiser, on one fixed noisy copy of it, against the clean images).
 
+aekit is given ``model.init=glorot`` (Glorot-uniform weights, zero biases), Keras's default, so
+both sides start from the same distribution of weights (``--init default`` keeps PyTorch's).
 Keras trains the denoiser on one fixed noisy copy of the training set (the tutorial's way);
 aekit draws fresh noise per batch (its way). Each (framework, architecture) pair runs in its own
 process, so the peak RSS reported is that configuration's own. Time per epoch is the wall time
@@ -34,6 +36,7 @@ from common import default_data_dir, markdown_table, write_results
 ARCHS = ("dense", "deep", "conv", "denoise")
 BATCH = {"dense": 256, "deep": 256, "conv": 128, "denoise": 128}
 NOISE = 0.5
+INIT = "glorot"  # Keras's default initialisation on both sides: the same model, not only the same shapes
 
 # aekit presets + overrides that build the same networks
 AEKIT = {
@@ -125,7 +128,7 @@ def run_keras(arch: str, epochs: int, train, test, noisy_test) -> dict:
             **held_out(pred, test)}
 
 
-def run_aekit(arch: str, epochs: int, train, test, noisy_test, *, threads: int) -> dict:
+def run_aekit(arch: str, epochs: int, train, test, noisy_test, *, threads: int, init: str = INIT) -> dict:
     import torch
 
     from aekit.data.preprocess import Preprocessing
@@ -138,7 +141,7 @@ def run_aekit(arch: str, epochs: int, train, test, noisy_test, *, threads: int) 
 
     preset, overrides = AEKIT[arch]
     routed = route_overrides({**overrides, "batch_size": BATCH[arch], "lr": 1e-3, "epochs": epochs,
-                              "threads": threads})
+                              "threads": threads, "init": init})
     run = build_run_config(preset, **routed)
     prep = Preprocessing.fit(train)
     run = type(run)(preset=run.preset, model=run.model.with_overrides(input_shape=prep.input_shape),
@@ -177,7 +180,7 @@ def one(framework: str, arch: str, args) -> dict:
 
     torch.set_num_threads(args.threads)
     if framework == "aekit":
-        out = run_aekit(arch, args.epochs, train, test, noisy_test, threads=args.threads)
+        out = run_aekit(arch, args.epochs, train, test, noisy_test, threads=args.threads, init=args.init)
     else:
         out = run_keras(arch, args.epochs, train, test, noisy_test)
     # steady state: from the end of epoch 1 to the end of the last (first-call warm-up excluded)
@@ -197,6 +200,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="training images for the dense models (default all)")
     p.add_argument("--conv-limit", type=int, default=None, help="training images for the conv models (default all)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--init", default=INIT, choices=("glorot", "default"), help="aekit's model.init")
     p.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "ARCH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -212,7 +216,7 @@ def main() -> None:
             env = dict(os.environ, KERAS_BACKEND=framework.split("-", 1)[-1], TF_NUM_INTRAOP_THREADS=str(args.threads),
                        TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=str(args.threads), TF_CPP_MIN_LOG_LEVEL="2")
             cmd = [sys.executable, __file__, "--one", framework, arch, "--epochs", str(args.epochs),
-                   "--threads", str(args.threads)]
+                   "--threads", str(args.threads), "--init", args.init]
             for flag in ("limit", "conv_limit"):
                 if getattr(args, flag):
                     cmd += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
