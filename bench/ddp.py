@@ -46,8 +46,8 @@ def main() -> None:
                 records = read_metrics(out / "metrics.jsonl")
                 steady = records[1:] or records
                 per_epoch = sum(r["epoch_seconds"] for r in steady) / len(steady)
-                rows.append({"preset": preset, "processes": nproc, "train_images": int(records[0]["samples_per_s"] *
-                             records[0]["epoch_seconds"] + 0.5), "s_per_epoch": per_epoch,
+                rows.append({"preset": preset, "processes": nproc, "train_images": int(0.9 * (limit or 60000)),
+                             "s_per_epoch": per_epoch,
                              "samples_per_s": sum(r["samples_per_s"] for r in steady) / len(steady),
                              "wall_s": wall, "final_train_loss": records[-1]["train/loss"],
                              "final_val_loss": records[-1]["val/loss"]})
