@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from common import default_data_dir, markdown_table, write_results
+from common import RESULTS, default_data_dir, markdown_table, write_results
 
 ARCHS = ("dense", "deep", "conv", "denoise")
 BATCH = {"dense": 256, "deep": 256, "conv": 128, "denoise": 128}
@@ -201,6 +201,8 @@ def main() -> None:
     p.add_argument("--conv-limit", type=int, default=None, help="training images for the conv models (default all)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--init", default=INIT, choices=("glorot", "default"), help="aekit's model.init")
+    p.add_argument("--merge", action="store_true",
+                   help="replace only these --archs in bench/results/vs_keras.json (a partial rerun)")
     p.add_argument("--one", nargs=2, metavar=("FRAMEWORK", "ARCH"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -231,6 +233,11 @@ def main() -> None:
             print(f"{arch:8s} {framework:17s} {row['s_per_epoch']:8.2f} s/epoch  {row['samples_per_s']:9.0f}/s  "
                   f"val BCE {row['val_bce']:.4f}  MSE {row['val_mse']:.4f}  RSS {row['peak_rss_mb']:.0f} MB",
                   flush=True)
+    if args.merge:  # keep the other architectures' rows of the previous results file
+        previous = json.loads((RESULTS / "vs_keras.json").read_text())["rows"]
+        redone = set(args.archs.split(","))
+        rows = [r for r in previous if r["arch"] not in redone] + rows
+        rows.sort(key=lambda r: ARCHS.index(r["arch"]))
     by = {(r["framework"], r["arch"]): r for r in rows if "error" not in r}
     for r in rows:
         base = by.get(("aekit", r["arch"]))
