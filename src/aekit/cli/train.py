@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="standardise channels with the training mean/std (needs --set model.output_activation=none "
                         "and --loss mse)")
     p.add_argument("--compile", action="store_true", help="use torch.compile for the training step")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel processes (PyTorch DDP: gloo on CPU, NCCL on GPUs); the global batch is "
+                        "split across them. For several machines use torchrun -m aekit.train (see README)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="any config field, e.g. model.code_activation=relu or train.weight_decay=1e-5 (repeatable)")
     p.add_argument("--tracker", action="append", choices=("tensorboard", "wandb"),
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
     overrides.update(parse_key_values(args.set))
-    common = dict(progress=not args.no_progress, evaluate=not args.no_eval, trackers=tuple(args.tracker or ()))
+    common = dict(progress=not args.no_progress, evaluate=not args.no_eval, trackers=tuple(args.tracker or ()),
+                  nproc=args.nproc)
     if args.resume:
         train(resume=True, out=args.resume, **common, **overrides)
     else:

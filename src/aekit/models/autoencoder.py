@@ -144,5 +144,12 @@ def build_model(config: ModelConfig) -> Autoencoder:
                                downsample=config.downsample, **conv)
         decoder = conv_decoder(config.code_size, config.channels, shape,
                                upsample=config.upsample, **conv)
-    return Autoencoder(encoder, latent, decoder, config.output_activation, input_shape=shape,
-                       learn_sigma=config.learn_sigma)
+    model = Autoencoder(encoder, latent, decoder, config.output_activation, input_shape=shape,
+                        learn_sigma=config.learn_sigma)
+    if config.init == "glorot":
+        for layer in model.modules():
+            if isinstance(layer, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+                nn.init.xavier_uniform_(layer.weight)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+    return model

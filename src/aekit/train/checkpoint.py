@@ -66,9 +66,12 @@ def _unflatten_optimizer(meta: dict[str, Any], tensors: dict[str, torch.Tensor])
 def save_checkpoint(
     path: str | os.PathLike, *, model: torch.nn.Module, best_model_state: dict[str, torch.Tensor] | None,
     optimizer: torch.optim.Optimizer, scheduler: Any, generator: torch.Generator, state: TrainState,
-    fingerprint: str,
+    fingerprint: str, rank_generators: list[torch.Tensor] | None = None,
 ) -> None:
-    """Write a checkpoint atomically (temp file, fsync, rename)."""
+    """Write a checkpoint atomically (temp file, fsync, rename).
+
+    ``rank_generators``: under data-parallel training, the noise-generator states of ranks 1..W-1.
+    """
     tensors: dict[str, torch.Tensor] = {}
     for name, value in model.state_dict().items():
         tensors[f"model/{name}"] = value.detach().cpu().contiguous().clone()
@@ -77,6 +80,8 @@ def save_checkpoint(
     optimizer_meta = _flatten_optimizer(optimizer.state_dict(), tensors)
     tensors["rng/torch"] = torch.get_rng_state()
     tensors["rng/generator"] = generator.get_state().cpu()
+    for rank, rank_state in enumerate(rank_generators or (), start=1):
+        tensors[f"rng/rank/{rank}"] = rank_state.cpu()
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng/cuda/{i}"] = s
@@ -105,6 +110,7 @@ class LoadedCheckpoint:
     rng_cuda: list[torch.Tensor]
     state: TrainState
     fingerprint: str
+    rng_rank_generators: dict[int, torch.Tensor] = field(default_factory=dict)  # ranks 1.. of a DDP run
 
 
 def load_checkpoint(path: str | os.PathLike) -> LoadedCheckpoint:
@@ -143,4 +149,5 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedCheckpoint:
         rng_cuda=cuda,
         state=state,
         fingerprint=meta["fingerprint"],
+        rng_rank_generators={int(k.rsplit("/", 1)[1]): v for k, v in tensors.items() if k.startswith("rng/rank/")},
     )

@@ -8,11 +8,12 @@ replays exactly what the uninterrupted run would have done.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ import torch
 from ..config import TrainConfig
 from ..data.preprocess import Preprocessing
 from ..errors import AekitError
+from . import distributed
 from .callbacks import Callback, EpochProgress
 from .checkpoint import LoadedCheckpoint, TrainState
 
@@ -33,35 +35,67 @@ class InMemoryBatches:
         preprocessing: turns stored pixels into model space, per batch, on the device.
         shuffle: draw a fresh permutation per epoch from ``(seed, epoch)``.
         seed: base seed of the permutations.
+        rank, world_size: under data-parallel training, this process takes positions
+            ``rank, rank + world_size, ...`` of every global batch (see :meth:`local_batches`).
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, preprocessing: Preprocessing, *,
-                 shuffle: bool, seed: int = 0):
+                 shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise AekitError(f"rank: expected 0 <= rank < world_size={world_size}; got {rank}")
         self.data = data
         self.batch_size = batch_size
         self.preprocessing = preprocessing
         self.shuffle = shuffle
         self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
 
     def __len__(self) -> int:
-        return math.ceil(self.data.shape[0] / self.batch_size)
+        return math.ceil(self.num_samples / self.batch_size)
 
     @property
     def num_samples(self) -> int:
         return int(self.data.shape[0])
 
-    def order(self, epoch: int) -> torch.Tensor:
-        n = self.data.shape[0]
-        if not self.shuffle:
-            return torch.arange(n, device=self.data.device)
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(n, generator=gen).to(self.data.device)
+    @property
+    def device(self) -> torch.device:
+        return self.data.device
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[torch.Tensor]:
+    def order(self, epoch: int) -> torch.Tensor:
+        n = self.num_samples
+        if not self.shuffle:
+            return torch.arange(n, device=self.device)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(n, generator=gen).to(self.device)
+
+    def plan(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
+        """This rank's sample indices of each global batch: ``(indices, n_local, loss_weight)``.
+
+        ``loss_weight = n_local * world_size / n_global`` makes DDP's gradient average the
+        gradient of the global batch mean, even when the last batch does not split evenly. A rank
+        whose share is empty gets one sample with weight 0, so it still joins the all-reduce.
+        With one process: the whole batch, weight 1.
+        """
         order = self.order(epoch)
         for b in range(start_batch, len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.preprocessing.batch_to_model(self.data.index_select(0, idx))
+            batch = order[b * self.batch_size:(b + 1) * self.batch_size]
+            if self.world_size == 1:
+                yield batch, int(batch.shape[0]), 1.0
+                continue
+            idx = batch[self.rank::self.world_size]
+            n_local, n_global = int(idx.shape[0]), int(batch.shape[0])
+            yield (idx if n_local else batch[:1]), n_local, n_local * self.world_size / n_global
+
+    def local_batches(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
+        """``(x, n_local, loss_weight)`` per step, ``x`` in model space (see :meth:`plan`)."""
+        for idx, n, weight in self.plan(epoch, start_batch):
+            yield self.preprocessing.batch_to_model(self.data.index_select(0, idx)), n, weight
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[torch.Tensor]:
+        """Model-space batches of this rank, in the order of epoch ``epoch``."""
+        for x, _, _ in self.local_batches(epoch, start_batch):
+            yield x
 
 
 def autocast_context(device: torch.device, precision: str):
@@ -123,7 +157,7 @@ def train_one_epoch(
     """
     model.train()
     sums = state.epoch_sums
-    for x in batches.epoch(epoch, start_batch=state.step_in_epoch):
+    for x, n, weight in batches.local_batches(epoch, start_batch=state.step_in_epoch):
         with autocast_context(device, precision):
             terms = objective(model, x, generator=generator, epoch=epoch + state.step_in_epoch / len(batches))
         loss = terms["loss"]
@@ -134,13 +168,12 @@ def train_one_epoch(
                 "lower the learning rate (--lr) or enable gradient clipping (--set train.grad_clip=1)"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if weight == 1.0 else loss * weight).backward()
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         if scheduler is not None and scheduler_per_step:
             scheduler.step()
-        n = x.shape[0]
         for name, value in terms.items():
             contrib = value.detach().double() * n
             sums[name] = sums[name] + contrib.cpu() if name in sums else contrib.cpu()
@@ -151,7 +184,8 @@ def train_one_epoch(
             progress.update(n, terms)
         if on_step is not None:
             on_step(StepContext(epoch, state.step_in_epoch, state.global_step, terms))
-    means = {name: float(total / max(1, state.epoch_count)) for name, total in sums.items()}
+    sums, count = distributed.all_reduce_sums(sums, state.epoch_count)
+    means = {name: float(total / max(1, count)) for name, total in sums.items()}
     state.epoch_sums = {}
     state.epoch_count = 0
     state.step_in_epoch = 0
@@ -178,6 +212,21 @@ def evaluate(
         count += n
     model.train(was_training)
     return {name: total / max(1, count) for name, total in sums.items()}
+
+
+def _has_unused_parameters(model: torch.nn.Module, objective: Any, batches: InMemoryBatches,
+                           device: torch.device) -> bool:
+    """Whether a training step leaves some parameter without a gradient (DDP must then look for
+    them every step). Found with one step of a throwaway copy; no RNG state is consumed."""
+    rng = torch.get_rng_state()
+    try:
+        probe = copy.deepcopy(model).train()
+        x = next(iter(batches.local_batches(0)))[0][:2]
+        gen = torch.Generator(device=device).manual_seed(0)
+        objective(probe, x, generator=gen, epoch=0.0)["loss"].backward()
+        return any(p.requires_grad and p.grad is None for p in probe.parameters())
+    finally:
+        torch.set_rng_state(rng)
 
 
 @dataclass
@@ -210,9 +259,13 @@ def fit(
         progress: show a progress bar per epoch.
         log: one line per epoch (``None`` for silence).
     """
+    world = distributed.current_world()
+    if not world.is_main:  # rank 0 alone logs, exports and reports
+        on_best, callbacks, progress, log = None, (), False, None
     optimizer = make_optimizer(model.parameters(), config)
     scheduler, scheduler_mode = make_scheduler(optimizer, config, len(train))
-    generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    # Each rank draws its own noise; rank 0's stream is the single-process one.
+    generator = torch.Generator(device=device).manual_seed(config.seed + 1 + 7919 * world.rank)
     state = TrainState()
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume_from is not None:
@@ -221,19 +274,36 @@ def fit(
         if scheduler is not None and resume_from.scheduler_state is not None:
             scheduler.load_state_dict(resume_from.scheduler_state)
         torch.set_rng_state(resume_from.rng_torch)
-        generator.set_state(resume_from.rng_generator.to(generator.device) if device.type != "cuda"
-                            else resume_from.rng_generator)
+        saved = resume_from.rng_generator if world.rank == 0 else resume_from.rng_rank_generators.get(world.rank)
+        if saved is not None:
+            generator.set_state(saved.to(generator.device) if device.type != "cuda" else saved)
         if resume_from.rng_cuda and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(resume_from.rng_cuda)
         state = resume_from.state
+        if not world.is_main:  # the checkpoint's partial-epoch sums are global; rank 0 carries them
+            state.epoch_sums, state.epoch_count = {}, 0
         if resume_from.best_state:
             best_state = resume_from.best_state
-    step_model = torch.compile(model) if config.compile else model
+    step_model = model
+    if world.distributed:
+        unused = _has_unused_parameters(model, objective, train, device)
+        step_model = distributed.wrap(model, device, find_unused=unused)
+    if config.compile:
+        step_model = torch.compile(step_model)
 
     def checkpoint() -> None:
-        if save_checkpoint is not None:
-            save_checkpoint(model=model, best_model_state=best_state, optimizer=optimizer,
-                            scheduler=scheduler, generator=generator, state=state)
+        if not world.distributed:
+            if save_checkpoint is not None:
+                save_checkpoint(model=model, best_model_state=best_state, optimizer=optimizer,
+                                scheduler=scheduler, generator=generator, state=state)
+            return
+        # Collectives first, on every rank; then rank 0 writes global sums and all noise streams.
+        generators = distributed.gather_generator_states(generator)
+        sums, count = distributed.all_reduce_sums(state.epoch_sums, state.epoch_count)
+        if save_checkpoint is not None and world.is_main:
+            save_checkpoint(model=model, best_model_state=best_state, optimizer=optimizer, scheduler=scheduler,
+                            generator=generator, state=replace(state, epoch_sums=sums, epoch_count=count),
+                            rank_generators=generators[1:])
 
     def on_step(ctx: StepContext) -> None:
         if config.checkpoint_every and ctx.global_step % config.checkpoint_every == 0 \

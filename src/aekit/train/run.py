@@ -29,11 +29,12 @@ from ..config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainC
 from ..data.preprocess import Preprocessing
 from ..errors import AekitError
 from ..fileio import atomic_write_json
-from ..io import Model, resolve_device, save_model
+from ..io import Model, load_model, resolve_device, save_model
 from ..models import build_model
 from ..objectives import build_objective
 from ..objectives.corruptions import model_space_range
 from ..presets import build_run_config
+from . import distributed
 from .callbacks import MetricsFile, check_trackers, make_trackers, read_metrics
 from .checkpoint import load_checkpoint, save_checkpoint
 from .loop import InMemoryBatches, fit
@@ -156,7 +157,7 @@ def read_run_file(run_dir: str | os.PathLike) -> dict[str, Any]:
 def train(
     preset: str = "deep", *, dataset: str | None = None, out: str | os.PathLike | None = None,
     resume: bool = False, overwrite: bool = False, progress: bool = True, evaluate: bool = True,
-    trackers: tuple[str, ...] = (), log: Any = print, **overrides: Any,
+    trackers: tuple[str, ...] = (), log: Any = print, nproc: int = 1, **overrides: Any,
 ) -> Model:
     """Train an autoencoder and write a run folder; returns the trained :class:`~aekit.Model`.
 
@@ -171,6 +172,9 @@ def train(
         evaluate: evaluate on the test split and write ``eval.json`` and ``report.html``.
         trackers: any of ``"tensorboard"``, ``"wandb"`` (offline).
         log: where per-epoch lines go (``None`` for silence).
+        nproc: data-parallel processes (DDP: gloo on CPU, NCCL with one GPU per process); the
+            global batch stays ``batch_size``, split across them. Under ``torchrun`` leave it at 1:
+            the processes are already there (see :mod:`aekit.train.distributed`).
         **overrides: config fields by name (``latent_dim=16``, ``epochs=5``, ``lr=3e-3``,
             ``hidden=(512, 256)``), or dotted (``"model.activation": "elu"``).
 
@@ -178,24 +182,28 @@ def train(
         >>> model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
         >>> codes = model.encode(images_uint8)
     """
+    device_hint = str(overrides.get("device", overrides.get("train.device", "auto")))
+    if nproc != 1:
+        return _launch_processes(nproc, preset, dataset=dataset, out=out, resume=resume, overwrite=overwrite,
+                                 progress=progress, evaluate=evaluate, trackers=trackers, log=log,
+                                 device=device_hint, overrides=overrides)
+    world = distributed.init_from_env(device_hint)
+    if world.distributed and out is None:
+        raise AekitError("distributed training needs the run folder named on every rank: pass --out RUN")
+    if not world.is_main:
+        log, progress = None, False
     if resume:
         if out is None:
             raise AekitError("resume needs the run folder: aekit train --resume RUN")
         return resume_run(out, progress=progress, evaluate=evaluate, trackers=trackers, log=log, **overrides)
     check_trackers(tuple(trackers))
-    routed = route_overrides(overrides)
-    if dataset is not None:
-        routed["data"]["dataset"] = dataset
-    run = build_run_config(preset, model=routed["model"], objective=routed["objective"], train=routed["train"],
-                           data=routed["data"])
-    if run.data.dataset == "default":
-        run = replace(run, data=replace(run.data, dataset=default_dataset(run.data.data_dir)))
+    run = _fresh_run_config(preset, dataset, overrides)
     out = Path(out) if out is not None else default_run_dir(preset, run.data.dataset)
-    if (out / RUN_FILE).exists() or (out / MODEL_DIR).exists():
+    if not world.is_main:
+        pass  # rank 0 alone checks, clears and writes the run folder
+    elif (out / RUN_FILE).exists() or (out / MODEL_DIR).exists():
         if not overwrite:
-            raise AekitError(
-                f"{out} already holds a run; continue it with --resume, pick another --out, or pass --overwrite"
-            )
+            raise _run_exists(out)
         for name in (RUN_FILE, METRICS_FILE, "checkpoints", MODEL_DIR):
             target = out / name
             if target.is_dir():
@@ -217,8 +225,10 @@ def train(
             "also set model.output_activation=none and objective.reconstruction=mse"
         )
     build_objective(run.objective, run.model)  # validate before creating anything on disk
-    out.mkdir(parents=True, exist_ok=True)
-    _write_run_file(out, run, preprocessing, splits.info, state="running", epochs_done=0)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_run_file(out, run, preprocessing, splits.info, state="running", epochs_done=0,
+                        processes=world.size)
     return _execute(out, run, splits, preprocessing, resume=False, progress=progress, evaluate=evaluate,
                     trackers=trackers, log=log)
 
@@ -255,16 +265,60 @@ def resume_run(
             f"the data loaded now differs from the data {out} was trained on (preprocessing "
             f"{preprocessing.to_dict()} vs recorded {record['preprocessing']}); check --data-dir"
         )
-    _write_run_file(out, run, preprocessing, splits.info, state="running")
+    world = distributed.current_world()
+    if world.is_main:
+        _write_run_file(out, run, preprocessing, splits.info, state="running", processes=world.size)
     return _execute(out, run, splits, preprocessing, resume=True, progress=progress, evaluate=evaluate,
                     trackers=trackers, log=log)
 
 
+def _fresh_run_config(preset: str, dataset: str | None, overrides: dict[str, Any]) -> RunConfig:
+    routed = route_overrides(overrides)
+    if dataset is not None:
+        routed["data"]["dataset"] = dataset
+    run = build_run_config(preset, model=routed["model"], objective=routed["objective"], train=routed["train"],
+                           data=routed["data"])
+    if run.data.dataset == "default":
+        run = replace(run, data=replace(run.data, dataset=default_dataset(run.data.data_dir)))
+    return run
+
+
+def _run_exists(out: Path) -> AekitError:
+    return AekitError(f"{out} already holds a run; continue it with --resume, pick another --out, or pass --overwrite")
+
+
+def _launch_processes(nproc: int, preset: str, *, dataset: str | None, out: str | os.PathLike | None, resume: bool,
+                      overwrite: bool, progress: bool, evaluate: bool, trackers: tuple[str, ...], log: Any,
+                      device: str, overrides: dict[str, Any]) -> Model:
+    """``nproc`` local DDP processes train the run; the parent waits and loads the result."""
+    if distributed.env_world_size() > 1:
+        raise AekitError("nproc > 1 under torchrun: torchrun already started the processes; drop --nproc")
+    if resume:
+        if out is None:
+            raise AekitError("resume needs the run folder: aekit train --resume RUN")
+        read_run_file(out)  # a clear error here rather than in every worker
+    else:
+        check_trackers(tuple(trackers))
+        run = _fresh_run_config(preset, dataset, overrides)  # config errors surface before spawning
+        out = Path(out) if out is not None else default_run_dir(preset, run.data.dataset)
+        if ((out / RUN_FILE).exists() or (out / MODEL_DIR).exists()) and not overwrite:
+            raise _run_exists(out)
+    kwargs = dict(preset=preset, dataset=dataset, out=str(out), resume=resume, overwrite=overwrite,
+                  progress=progress, evaluate=evaluate, trackers=tuple(trackers), log=log, **overrides)
+    distributed.launch(nproc, train, kwargs, device=device)
+    return load_model(Path(out) / MODEL_DIR)
+
+
 def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *, resume: bool, progress: bool,
              evaluate: bool, trackers: tuple[str, ...], log: Any) -> Model:
-    device = resolve_device(run.train.device)
+    world = distributed.current_world()
+    device = distributed.rank_device(resolve_device(run.train.device), world)
     if run.train.threads:
         torch.set_num_threads(run.train.threads)
+    elif world.distributed and device.type == "cpu":
+        torch.set_num_threads(distributed.threads_per_rank(world))  # N processes share the cores
+    if not world.is_main:
+        log, trackers = None, ()
     torch.manual_seed(run.train.seed)
     module = build_model(run.model).to(device)
     objective = build_objective(run.objective, run.model, data_range=model_space_range(preprocessing, device))
@@ -276,14 +330,16 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
         resume_from = load_checkpoint(checkpoint_path)
         if resume_from.fingerprint != fingerprint:
             raise AekitError(f"{checkpoint_path} belongs to a different configuration than {out / RUN_FILE}")
-        metrics.truncate_after(resume_from.state.epoch)
+        if world.is_main:
+            metrics.truncate_after(resume_from.state.epoch)
         if resume_from.state.epoch >= run.train.epochs or resume_from.state.stopped_early:
             if log is not None:
                 log(f"{out} already finished {resume_from.state.epoch} epochs; pass --epochs N to train longer")
-    elif checkpoint_path.exists():
+    elif checkpoint_path.exists() and world.is_main:
         checkpoint_path.unlink()
     train_batches = InMemoryBatches(images_to_tensor(splits.train.images).to(device), run.train.batch_size,
-                                    preprocessing, shuffle=True, seed=run.train.seed)
+                                    preprocessing, shuffle=True, seed=run.train.seed, rank=world.rank,
+                                    world_size=world.size)
     val_batches = InMemoryBatches(images_to_tensor(splits.val.images).to(device), max(run.train.batch_size, 1024),
                                   preprocessing, shuffle=False) if len(splits.val) else None
     data_info = splits.info
@@ -296,15 +352,18 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
     def checkpoint(**kwargs: Any) -> None:
         save_checkpoint(checkpoint_path, fingerprint=fingerprint, **kwargs)
 
-    callbacks = [metrics, *make_trackers(tuple(trackers), out, run.to_dict())]
+    callbacks = [metrics, *make_trackers(tuple(trackers), out, run.to_dict())] if world.is_main else []
     if log is not None:
         n_params = sum(p.numel() for p in module.parameters())
         log(f"training {run.preset} on {run.data.dataset}: {len(splits.train)} train / {len(splits.val)} val images, "
-            f"{n_params:,} parameters, device {device}, run folder {out}")
+            f"{n_params:,} parameters, device {device}"
+            f"{f' x {world.size} processes' if world.distributed else ''}, run folder {out}")
     result = fit(module, objective, train_batches, val_batches, run.train, device=device, resume_from=resume_from,
                  save_checkpoint=checkpoint, on_best=export, callbacks=tuple(callbacks), progress=progress, log=log)
     module.load_state_dict(result.best_state)
     model = Model(module, preprocessing, run, path=out / MODEL_DIR, data_info=data_info)
+    if not world.is_main:
+        return model
     from ..tasks.generate import fit_sampler_after_training
 
     fit_sampler_after_training(model, splits, log=log)  # deterministic AEs become generative
