@@ -51,6 +51,7 @@ def main() -> None:
                         help="alternate aekit and the plain loop this many times (load on a shared machine drifts)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads for both sides (0: PyTorch's default)")
     parser.add_argument("--data-dir", default=default_data_dir())
+    parser.add_argument("--name", default="trainer_speed", help="results file name")
     args = parser.parse_args()
 
     import torch
@@ -85,7 +86,7 @@ def main() -> None:
                          "speedup": round(a / b, 2)})
             print(rows[-1], flush=True)
     table = markdown_table(rows)
-    write_results("trainer_speed", {"epochs_timed": args.epochs, "rows": rows}, table,
+    write_results(args.name, {"epochs_timed": args.epochs, "rows": rows}, table,
                   notes="One MNIST training epoch (54k images), median of the timed epochs after one warm-up. "
                         f"torch threads: {torch.get_num_threads()}.")
 
