@@ -53,7 +53,7 @@ class EpochProgress:
         # Reading the loss forces a device sync; do it only as often as the bar redraws.
         if self.bar.n % 10 == 0 or self.bar.n == self.bar.total:
             rate = self.samples / max(time.perf_counter() - self.started, 1e-9)
-            self.bar.set_postfix(loss=f"{float(terms['loss']):.4f}", rate=f"{rate:,.0f}/s", refresh=False)
+            self.bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}", rate=f"{rate:,.0f}/s", refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
