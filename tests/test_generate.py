@@ -67,7 +67,7 @@ def test_wide_codes_get_a_diagonal_mixture_that_samples_and_round_trips():
     scales = np.stack([np.full(k, 0.5), np.full(k, 2.0)])
     codes = np.concatenate([rng.normal(centres[i], scales[i], size=(2000, k)) for i in range(2)])
     sampler = GaussianMixtureSampler(2, seed=0).fit(codes)
-    assert sampler.covariance_type == "diag" and sampler.covariances_.shape == (2, k)
+    assert sampler.covariance_type_ == "diag" and sampler.covariances_.shape == (2, k)
     z = sampler.sample(4000, generator=torch.Generator().manual_seed(0))
     low = z[z.mean(1) < 0]
     assert len(low) == pytest.approx(2000, rel=0.1)

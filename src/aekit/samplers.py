@@ -71,6 +71,7 @@ class GaussianMixtureSampler:
 
     Attributes (after :meth:`fit`):
         means_: (C, k) component means.
+        covariance_type_: the covariance form fitted, ``"full"`` or ``"diag"``.
         covariances_: (C, k, k) component covariances, or (C, k) variances when diagonal.
         weights_: (C,) mixing weights.
         n_fit_: codes used for the fit.
@@ -103,13 +104,15 @@ class GaussianMixtureSampler:
         rng = np.random.default_rng(self.seed)
         if z.shape[0] > self.max_samples:
             z = z[rng.choice(z.shape[0], self.max_samples, replace=False)]
-        if self.covariance_type == "auto":
-            self.covariance_type = "full" if z.shape[1] <= FULL_COVARIANCE_MAX_DIM else "diag"
+        kind = self.covariance_type
+        if kind == "auto":
+            kind = "full" if z.shape[1] <= FULL_COVARIANCE_MAX_DIM else "diag"
         # BLAS gets as many threads as torch: its default team oversubscribes a busy machine, and was
         # measured 10x slower for this fit (a 64-D, 5,000-code fit: 93 s vs 8 s on 2 loaded cores).
         with threadpool_limits(torch.get_num_threads()):
-            gmm = GaussianMixture(self.n_components, covariance_type=self.covariance_type, reg_covar=1e-5,
+            gmm = GaussianMixture(self.n_components, covariance_type=kind, reg_covar=1e-5,
                                   max_iter=200, n_init=1, random_state=self.seed).fit(z.astype(np.float64))
+        self.covariance_type_ = kind
         self.means_ = torch.from_numpy(gmm.means_).float()
         self.covariances_ = torch.from_numpy(gmm.covariances_).float()
         self.weights_ = torch.from_numpy(gmm.weights_).float()
@@ -151,7 +154,7 @@ class GaussianMixtureSampler:
     def to_fitted(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """(JSON-able settings, tensors) for ``Model.fitted`` / ``Model.fitted_tensors``."""
         self.check_is_fitted()
-        info = {"kind": self.kind, "n_components": self.n_components, "covariance_type": self.covariance_type,
+        info = {"kind": self.kind, "n_components": self.n_components, "covariance_type": self.covariance_type_,
                 "latent_dim": self.latent_dim, "n_fit": self.n_fit_, "seed": self.seed,
                 "train_log_likelihood": round(self.train_log_likelihood_, 4)}
         tensors = {TENSOR_PREFIX + "means": self.means_, TENSOR_PREFIX + "covariances": self.covariances_,
@@ -175,6 +178,7 @@ class GaussianMixtureSampler:
                              f"{tuple(covs.shape)}, weights {tuple(weights.shape)}; refit it")
         sampler = cls(c, covariance_type=kind, seed=int(info.get("seed", 0)))
         sampler.means_, sampler.covariances_, sampler.weights_ = means, covs, weights
+        sampler.covariance_type_ = kind
         sampler.n_fit_ = int(info.get("n_fit", 0))
         sampler.train_log_likelihood_ = float(info.get("train_log_likelihood", float("nan")))
         return sampler
