@@ -35,12 +35,10 @@ def main() -> None:
     import torch
 
     import aekit
-    import aekit.tasks.generate
     from aekit.tasks.embed import compare_with_pca
     from aekit.tasks.latent_maps import project, write_map
 
     torch.set_num_threads(args.threads)
-    aekit.tasks.generate.fit_sampler_after_training = lambda *a, **k: None  # not needed here
     splits = aekit.data.load_dataset("mnist", data_dir=args.data_dir)
     train, test = splits.train, splits.test
     rows, results = [], {}

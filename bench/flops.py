@@ -42,11 +42,6 @@ def matmul_peak(n: int = 2048, repeats: int = 8) -> float:
 
 
 def build(preset: str, overrides: dict, images):
-    import sys
-
-    from common import REPO
-
-    sys.path.insert(0, str(REPO / "src"))
     from aekit.data.preprocess import Preprocessing
     from aekit.models import build_model
     from aekit.objectives import build_objective
@@ -107,11 +102,6 @@ def time_steps(model, objective, batches, steps: int, *, precision: str = "fp32"
 
 
 def load_train(limit: int):
-    import sys
-
-    from common import REPO
-
-    sys.path.insert(0, str(REPO / "src"))
     from aekit.data import load_dataset
 
     return load_dataset("mnist", data_dir=default_data_dir(), val_fraction=0.0, progress=False).train.images[:limit]

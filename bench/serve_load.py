@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, default_data_dir, markdown_table, run_dir, write_results
+from common import REPO, default_data_dir, markdown_table, run_dir, trained_run, write_results
 
 
 def free_port() -> int:
@@ -54,13 +54,7 @@ def ensure_model(run: str | None, data_dir: str) -> Path:
     if run:
         return Path(run)
     out = run_dir("serve_deep")
-    if (out / "model" / "config.json").exists():
-        return out
-    print(f"training a deep MNIST model (latent 32, 1 epoch, 10k images) into {out} ...")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "AEKIT_DATA": data_dir}
-    subprocess.run([sys.executable, "-m", "aekit.cli", "train", "--preset", "deep", "--dataset", "mnist",
-                    "--latent", "32", "--epochs", "1", "--limit", "10000", "--out", str(out), "--overwrite",
-                    "--no-progress"], check=True, env=env)
+    trained_run(out, "deep", dataset="mnist", data_dir=data_dir, latent_dim=32, epochs=1, limit=10000)
     return out
 
 

@@ -34,11 +34,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from common import REPO, RESULTS, trained_run
 
-RESULTS = ROOT / "bench" / "results"
-RUNS = ROOT / "runs" / "bench"
+RUNS = REPO / "runs" / "bench"
 
 BINARY = {"objective.binarize": "dynamic"}
 MODELS = {
@@ -59,21 +57,9 @@ SUBSET = 1000
 
 
 def train_model(name: str, threads: int = 1, log=print):
-    import aekit
-    from aekit.train.run import read_run_file
-
     spec = dict(MODELS[name])
     preset = spec.pop("preset")
-    out = RUNS / name
-    if (out / "run.json").exists() and read_run_file(out)["status"].get("state") == "finished":
-        log(f"[{name}] reusing finished run {out}")
-        return aekit.load(out)
-    resume = (out / "checkpoints" / "last.safetensors").exists()
-    log(f"[{name}] {'resuming' if resume else 'training'} {preset} into {out}")
-    if resume:
-        return aekit.train(out=out, resume=True, progress=False, evaluate=False, threads=threads)
-    return aekit.train(preset, dataset="mnist", out=out, overwrite=True, progress=False, evaluate=False,
-                       threads=threads, **spec)
+    return trained_run(RUNS / name, preset, log=log, dataset="mnist", evaluate=False, threads=threads, **spec)
 
 
 def training_facts(run_dir: Path) -> dict:

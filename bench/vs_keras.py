@@ -50,7 +50,6 @@ AEKIT = {
 
 
 def load_mnist(limit: int | None):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
     from aekit.data import load_dataset
 
     splits = load_dataset("mnist", data_dir=default_data_dir(), val_fraction=0.0, progress=False)

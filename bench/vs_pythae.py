@@ -31,9 +31,6 @@ BATCH, LR = 128, 1e-3
 
 
 def load():
-    from common import REPO
-
-    sys.path.insert(0, str(REPO / "src"))
     from aekit.data import load_dataset
 
     splits = load_dataset("mnist", data_dir=default_data_dir(), val_fraction=0.0, progress=False)

@@ -112,7 +112,6 @@ class GaussianMixtureSampler:
         with threadpool_limits(torch.get_num_threads()):
             gmm = GaussianMixture(self.n_components, covariance_type=kind, reg_covar=1e-5,
                                   max_iter=200, n_init=1, random_state=self.seed).fit(z.astype(np.float64))
-        self.covariance_type_ = kind
         self.means_ = torch.from_numpy(gmm.means_).float()
         self.covariances_ = torch.from_numpy(gmm.covariances_).float()
         self.weights_ = torch.from_numpy(gmm.weights_).float()
@@ -123,6 +122,12 @@ class GaussianMixtureSampler:
     def check_is_fitted(self) -> None:
         if not hasattr(self, "means_"):
             raise NotFittedError("this GaussianMixtureSampler is not fitted yet; call fit(codes) first")
+
+    @property
+    def covariance_type_(self) -> str:
+        """The covariance form fitted: ``"diag"`` when ``covariances_`` holds (C, k) variances."""
+        self.check_is_fitted()
+        return "diag" if self.covariances_.dim() == 2 else "full"
 
     @property
     def latent_dim(self) -> int:
@@ -146,7 +151,7 @@ class GaussianMixtureSampler:
         _check_temperature(temperature)
         comps = torch.multinomial(self.weights_.double(), int(n), replacement=True, generator=generator)
         eps = torch.randn(int(n), self.latent_dim, 1, generator=generator)
-        if self.covariances_.dim() == 2:
+        if self.covariance_type_ == "diag":
             return self.means_[comps] + temperature * self.covariances_[comps].clamp_min(0).sqrt() * eps.squeeze(-1)
         return self.means_[comps] + temperature * (self._cholesky()[comps] @ eps).squeeze(-1)
 
@@ -178,7 +183,6 @@ class GaussianMixtureSampler:
                              f"{tuple(covs.shape)}, weights {tuple(weights.shape)}; refit it")
         sampler = cls(c, covariance_type=kind, seed=int(info.get("seed", 0)))
         sampler.means_, sampler.covariances_, sampler.weights_ = means, covs, weights
-        sampler.covariance_type_ = kind
         sampler.n_fit_ = int(info.get("n_fit", 0))
         sampler.train_log_likelihood_ = float(info.get("train_log_likelihood", float("nan")))
         return sampler

@@ -109,7 +109,7 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     params = list(params)
     # Fused Adam updates all parameters in one kernel instead of many small ops, which dominate the
     # steps of small models on CPU; same maths. (CPU support arrived in torch 2.4; we allow 2.2.)
-    cpu_fused = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 4)
+    cpu_fused = torch.__version__ >= (2, 4)
     fused = all((p.device.type == "cuda" or (p.device.type == "cpu" and cpu_fused)) and p.dtype.is_floating_point
                 for p in params)
     if name == "adam":
