@@ -179,8 +179,8 @@ class ModelConfig(_ConfigMixin):
         batch_norm: batch normalisation after hidden layers.
         dropout: dropout probability after hidden layers (0 disables).
         init: weight initialisation: ``"default"`` (PyTorch's layer defaults) or ``"glorot"``
-            (Glorot-uniform weights, zero biases: Keras's defaults, which train these small
-            networks faster in their first epochs; see ``bench/vs_keras.py``).
+            (Glorot-uniform weights, zero biases: Keras's defaults, so ``bench/vs_keras.py``
+            starts both sides from the same weight distribution).
     """
 
     architecture: str = "mlp"

@@ -107,8 +107,8 @@ class GaussianMixtureSampler:
         kind = self.covariance_type
         if kind == "auto":
             kind = "full" if z.shape[1] <= FULL_COVARIANCE_MAX_DIM else "diag"
-        # BLAS gets as many threads as torch: its default team oversubscribes a busy machine, and was
-        # measured 10x slower for this fit (a 64-D, 5,000-code fit: 93 s vs 8 s on 2 loaded cores).
+        # BLAS gets as many threads as torch: its default team oversubscribes a busy machine, which made
+        # this fit take minutes instead of seconds after training (a one-off timing, not a bench script).
         with threadpool_limits(torch.get_num_threads()):
             gmm = GaussianMixture(self.n_components, covariance_type=kind, reg_covar=1e-5,
                                   max_iter=200, n_init=1, random_state=self.seed).fit(z.astype(np.float64))

@@ -109,7 +109,7 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
     def with_threads(fn: Callable[[], Any]) -> Callable[[], Any]:
         # OpenMP's thread count is per OS thread: torch.set_num_threads in the main thread does not
         # reach the pool's worker threads, which would otherwise each start a team as wide as the
-        # machine and spin in it (measured: 10x the CPU per request with one worker). Set it once each.
+        # machine and spin in it (many times the CPU per request in a one-off profile). Set it once each.
         def run() -> Any:
             if getattr(_thread_state, "threads", None) != threads:
                 torch.set_num_threads(threads)
