@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -174,14 +175,20 @@ def _score(call: Call) -> dict[str, Any]:
     return {"scores": scores.tolist(), "score": resolve_score(call.model, kind), "threshold": None, "anomaly": None}
 
 
+@lru_cache(maxsize=16)
+def _codec(model: Model, step: float) -> Codec:
+    """A served model's codec, built once: building one hashes all the model's weights."""
+    return Codec(model, step)
+
+
 def _compress(call: Call) -> dict[str, Any]:
     unit_batch(call)
-    return {"file": Codec(call.model, call.options["step"]).compress(call.images)}
+    return {"file": _codec(call.model, call.options["step"]).compress(call.images)}
 
 
 def _decompress(call: Call) -> dict[str, Any]:
     data = call.data["file"]
-    return {"images": Codec(call.model, call.options["step"]).decompress(data, "the uploaded file")}
+    return {"images": _codec(call.model, call.options["step"]).decompress(data, "the uploaded file")}
 
 
 SEED = Option(integer(0, 2**63 - 1), 0, "random seed (same seed, same noise / samples)")
