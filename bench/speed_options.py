@@ -1,7 +1,8 @@
 """Which speed options pay on this machine: threads, channels-last, torch.compile, bf16 autocast.
 
-    python bench/speed_options.py                # dense (b256) and conv preset (b128), 40 steps each
-    python bench/speed_options.py --steps 80 --models conv
+    python bench/speed_options.py                # every model below, 40 steps per option
+    python bench/speed_options.py --steps 80 --models conv,pool
+    python bench/speed_options.py --train-epochs 4   # the tolerance check of the automatic defaults
 
 Each option trains the same model from the same initial weights on the same MNIST batches
 with aekit's objective + Adam; it reports ms/step, samples/s, the speed ratio to the fp32
@@ -9,30 +10,46 @@ baseline (same thread count) and the loss after the timed steps against the base
 tolerance check: an option may only become a default if it is faster *and* this stays within a
 few percent). Memory: resident set size after importing torch, after loading MNIST, and the
 peak after training, so the training overhead beyond data + libraries is visible.
+
+``--train-epochs N`` is the full check behind ``train.precision=auto`` and
+``train.memory_format=auto``: each model trains N epochs on MNIST (validated on the
+held-out 10 %) once in float32 with the default layout and once with the automatic settings, through
+``aekit.train``; it reports the final validation loss of both and the time per epoch.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import resource
 
 import torch
 
-from common import markdown_table, write_results
+from common import RUNS, default_data_dir, markdown_table, write_results
 from flops import build, load_train, time_steps
+from vs_keras import AEKIT as TUTORIAL
 
+# key (the first word, for --models) -> (preset, overrides)
 MODELS = {
     "dense 784-32 (b256)": ("dense", dict(latent_dim=32, batch_size=256)),
-    "conv preset 32,64 (b128)": ("conv", dict(batch_size=128)),
+    "deep tutorial 128,64,32 (b256)": (TUTORIAL["deep"][0], dict(TUTORIAL["deep"][1], batch_size=256)),
+    "conv preset 32,64 stride (b128)": ("conv", dict(batch_size=128)),
+    "pool tutorial conv 16,8,8 (b128)": (TUTORIAL["conv"][0], dict(TUTORIAL["conv"][1], batch_size=128)),
+    "denoise tutorial conv 32,32 (b128)": (TUTORIAL["denoise"][0], dict(TUTORIAL["denoise"][1], batch_size=128)),
+    "vae-conv preset": ("conv-vae", {}),
+    "vae-mlp preset": ("vae", {}),
 }
 OPTIONS = {
     "fp32 baseline": dict(),
     "channels-last": dict(channels_last=True),
     "torch.compile": dict(compile=True),
     "bf16 autocast": dict(precision="bf16"),
+    "channels-last + bf16": dict(channels_last=True, precision="bf16"),
 }
+FIXED = dict(precision="fp32", memory_format="contiguous")  # what "auto" is checked against
+AUTO = dict(precision="auto", memory_format="auto")
 
 
 def rss_mb() -> float:
@@ -40,13 +57,61 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def tolerance(names: list[str], epochs: int, threads: int, retrain: bool) -> list[dict]:
+    """Full training in float32 vs the automatic settings: final validation loss and s/epoch."""
+    import aekit
+    from aekit.objectives import build_objective
+    from aekit.train.speed import resolve
+
+    rows = []
+    for name in names:
+        preset, overrides = MODELS[name]
+        results = {}
+        for label, settings in (("fp32", FIXED), ("auto", AUTO)):
+            out = RUNS / "speed_options" / f"{name.split()[0]}-{label}-e{epochs}"
+            if retrain or not (out / "metrics.jsonl").exists():
+                aekit.train(preset, dataset="mnist", data_dir=default_data_dir(), out=out, overwrite=True,
+                            progress=False, evaluate=False, log=None, epochs=epochs, threads=threads,
+                            **overrides, **settings)
+            history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+            model = aekit.load(out)
+            objective = build_objective(model.config.objective)
+            chosen = resolve(model.config.train, model.module, torch.device("cpu"), objective)
+            results[label] = {"val_loss": history[-1]["val/loss"], "chosen": chosen.describe(),
+                              "s_per_epoch": sum(h["epoch_seconds"] for h in history) / len(history)}
+        fp32, auto = results["fp32"], results["auto"]
+        rows.append({"model": name, "epochs": epochs, "auto settings": auto["chosen"],
+                     "fp32 val loss": fp32["val_loss"], "auto val loss": auto["val_loss"],
+                     "loss change %": 100 * (auto["val_loss"] / fp32["val_loss"] - 1),
+                     "fp32 s/epoch": fp32["s_per_epoch"], "auto s/epoch": auto["s_per_epoch"],
+                     "speedup": fp32["s_per_epoch"] / auto["s_per_epoch"]})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--models", default="dense,conv")
+    p.add_argument("--models", default="dense,deep,conv,pool,denoise,vae-conv,vae-mlp",
+                   help="first words of the model names: dense, deep, conv, pool, denoise, vae-conv, vae-mlp")
     p.add_argument("--threads", default="1,2", help="thread counts to try for the baseline")
     p.add_argument("--options", default=",".join(OPTIONS))
+    p.add_argument("--train-epochs", type=int, default=0,
+                   help="instead of timing steps, train each model this many epochs in fp32 and with "
+                        "the automatic settings and compare (writes speed_options_tolerance.json)")
+    p.add_argument("--retrain", action="store_true", help="with --train-epochs: ignore finished runs")
     args = p.parse_args()
+    wanted = [m for m in MODELS if m.split()[0] in args.models.split(",")]
+    if args.train_epochs:
+        threads = int(args.threads.split(",")[-1])
+        rows = tolerance(wanted, args.train_epochs, threads, args.retrain)
+        notes = (f"Each model trained {args.train_epochs} epochs on 54,000 MNIST training images with "
+                 f"{threads} thread(s), validated on the 6,000 held out after every epoch (aekit's default "
+                 "split; the s/epoch includes that pass); 'loss change %' is the automatic settings' final "
+                 "validation loss relative to float32's. Same seed, same batches; the runs are in "
+                 "bench/runs/speed_options.")
+        write_results("speed_options_tolerance", {"args": vars(args), "rows": rows}, markdown_table(rows), notes)
+        return
     from aekit.train.loop import InMemoryBatches
     from aekit.train.run import images_to_tensor
 
@@ -55,7 +120,6 @@ def main() -> None:
     memory["after_mnist_load_mb"] = rss_mb()
     memory["mnist_uint8_mb"] = images.nbytes / 2**20
     rows = []
-    wanted = [m for m in MODELS if m.split()[0] in args.models.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
     for name in wanted:
         preset, overrides = MODELS[name]

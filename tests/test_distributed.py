@@ -42,7 +42,8 @@ def test_ranks_split_each_global_batch_like_a_distributed_sampler():
 
 def test_two_processes_match_one_process(tmp_path):
     # batch 25 leaves an uneven last batch (1294 = 51 * 25 + 19): the loss weights must handle it
-    common = dict(dataset="digits", epochs=2, batch_size=25, **QUIET)
+    # float32: bf16 matmuls round differently when each process holds half the batch
+    common = dict(dataset="digits", epochs=2, batch_size=25, precision="fp32", **QUIET)
     aekit.train("deep", out=tmp_path / "one", **common)
     model = aekit.train("deep", out=tmp_path / "two", nproc=2, **common)
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")

@@ -60,13 +60,17 @@ def test_same_seed_same_weights(tmp_path):
     assert not same_weights(tmp_path / "a", tmp_path / "c")
 
 
-@pytest.mark.parametrize("checkpoint_every", [0, 7])
-def test_resume_continues_exactly(tmp_path, checkpoint_every):
+@pytest.mark.parametrize("preset,checkpoint_every,extra", [
+    ("deep", 0, {}), ("deep", 7, {}),
+    # channels-last weights with moments restored from a contiguous checkpoint, under fused Adam
+    ("conv", 7, dict(channels=(8, 16), memory_format="channels_last", precision="fp32")),
+])
+def test_resume_continues_exactly(tmp_path, preset, checkpoint_every, extra):
     common = dict(dataset="digits", epochs=6, batch_size=64, evaluate=False, checkpoint_every=checkpoint_every,
-                  schedule="plateau", **QUIET)
-    aekit.train("deep", out=tmp_path / "full", **common)
+                  schedule="plateau", **extra, **QUIET)
+    aekit.train(preset, out=tmp_path / "full", **common)
     # a run that stops after 2 epochs, then is resumed to 6
-    aekit.train("deep", out=tmp_path / "part", **{**common, "epochs": 2})
+    aekit.train(preset, out=tmp_path / "part", **{**common, "epochs": 2})
     aekit.train(out=tmp_path / "part", resume=True, epochs=6, progress=False, evaluate=False, log=None)
     assert same_weights(tmp_path / "full", tmp_path / "part")
     full = read_metrics(tmp_path / "full" / "metrics.jsonl")

@@ -29,7 +29,8 @@ BINARIZE = ("none", "dynamic", "static")
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("none", "cosine", "step", "plateau")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 def _check_choice(owner: str, name: str, value: Any, valid: tuple) -> None:
@@ -350,7 +351,11 @@ class TrainConfig(_ConfigMixin):
         seed: seeds initialisation, shuffling and noise; the same seed gives the same run.
         device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
         threads: CPU threads for PyTorch (0 leaves PyTorch's default).
-        precision: ``fp32`` or ``bf16`` (autocast of the forward pass; the loss stays fp32).
+        precision: ``auto`` (default: bf16 on a CPU with native bf16, else fp32; see
+            :mod:`aekit.train.speed`), ``fp32`` or ``bf16`` (autocast of the forward
+            pass; the loss stays fp32).
+        memory_format: ``auto`` (default: channels-last for conv models on CPU),
+            ``channels_last`` or ``contiguous``.
         compile: run the training step through ``torch.compile``.
         checkpoint_every: also write a resumable checkpoint every N steps (0: once per epoch).
         grad_clip: clip the global gradient norm to this value (0: off).
@@ -366,7 +371,8 @@ class TrainConfig(_ConfigMixin):
     seed: int = 0
     device: str = "auto"
     threads: int = 0
-    precision: str = "fp32"
+    precision: str = "auto"
+    memory_format: str = "auto"
     compile: bool = False
     checkpoint_every: int = 0
     grad_clip: float = 0.0
@@ -384,6 +390,7 @@ class TrainConfig(_ConfigMixin):
         _check_choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
         _check_choice(owner, "schedule", self.schedule, SCHEDULES)
         _check_choice(owner, "precision", self.precision, PRECISIONS)
+        _check_choice(owner, "memory_format", self.memory_format, MEMORY_FORMATS)
         if not (self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")):
             raise AekitError(f"train.device: expected auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
 

@@ -28,7 +28,9 @@ _FLAGS = {
     "seed": ("seed", "random seed (default 0)"),
     "device": ("device", "auto (default), cpu, cuda, cuda:N"),
     "threads": ("threads", "CPU threads for PyTorch (default: PyTorch's choice)"),
-    "precision": ("precision", "fp32 (default) or bf16 autocast"),
+    "precision": ("precision", "auto (default: bf16 on CPUs with native bf16), fp32, bf16"),
+    "memory_format": ("memory_format", "auto (default: channels-last for conv models on CPU), channels_last, "
+                                       "contiguous"),
     "checkpoint_every": ("checkpoint_every", "also checkpoint every N steps (default: each epoch)"),
     "val_fraction": ("val_fraction", "share of training images held out for validation (default 0.1)"),
     "limit": ("limit", "use only the first N training images"),

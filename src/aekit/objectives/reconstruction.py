@@ -42,8 +42,37 @@ def bce(out: AEOutput, target: torch.Tensor, reduction: str = "mean") -> torch.T
     Targets are intensities in [0, 1], not only {0, 1}: this is the Bernoulli likelihood used by
     the classic autoencoder examples; its minimum is the target's entropy, not 0.
     """
-    per_pixel = F.binary_cross_entropy_with_logits(out.logits.float(), target, reduction="none")
-    return _reduce_pixels(per_pixel, reduction)
+    logits = out.logits.float()
+    if not logits.requires_grad or target.requires_grad or target.shape != logits.shape:
+        return _reduce_pixels(F.binary_cross_entropy_with_logits(logits, target, reduction="none"), reduction)
+    return _BCEPerSample.apply(logits, target, reduction == "sum")
+
+
+class _BCEPerSample(torch.autograd.Function):
+    """Per-sample BCE from logits in fewer passes over the pixels than the composed ops.
+
+    Small models on CPU spend more of each step in this elementwise work than in their matmuls.
+    Forward: ``softplus(z) − t·z = max(z, 0) − t·z + log(1 + e^{−|z|})``; backward:
+    ``(σ(z) − t) · g / n`` (``/ n`` only for the per-pixel mean). ``log`` of a value in (1, 2]
+    stands in for ``log1p`` (much slower on CPU): below ``e^{−|z|} ≈ 6e-8`` the term rounds to 0,
+    an absolute error under 6e-8 nats per pixel. The gradient is exact.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, target: torch.Tensor, summed: bool) -> torch.Tensor:
+        ctx.save_for_backward(logits, target)
+        ctx.summed = summed
+        per_pixel = logits.abs().neg_().exp_().add_(1).log_()
+        per_pixel.add_(logits.clamp(min=0)).sub_(target * logits)
+        flat = per_pixel.flatten(1)
+        return flat.sum(1) if summed else flat.mean(1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        logits, target = ctx.saved_tensors
+        scale = grad if ctx.summed else grad / logits[0].numel()
+        return torch.sigmoid(logits).sub_(target).mul_(scale.view(-1, *([1] * (logits.ndim - 1)))), None, None
 
 
 def gaussian(out: AEOutput, target: torch.Tensor, reduction: str = "mean", sigma: float = 1.0) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 from ..config import TrainConfig
 from ..data.preprocess import Preprocessing
 from ..errors import AekitError
-from . import distributed
+from . import distributed, speed
 from .callbacks import Callback, EpochProgress
 from .checkpoint import LoadedCheckpoint, TrainState
 
@@ -264,6 +264,10 @@ def fit(
     world = distributed.current_world()
     if not world.is_main:  # rank 0 alone logs, exports and reports
         on_best, callbacks, progress, log = None, (), False, None
+    settings = speed.resolve(config, model, device, objective)
+    speed.apply_layout(model, settings)  # before the optimizer, whose state follows each weight's layout
+    if log is not None:
+        log(f"speed: {settings.describe()}")
     optimizer = make_optimizer(model.parameters(), config)
     scheduler, scheduler_mode = make_scheduler(optimizer, config, len(train))
     # Each rank draws its own noise; rank 0's stream is the single-process one.
@@ -273,6 +277,7 @@ def fit(
     if resume_from is not None:
         model.load_state_dict(resume_from.model_state)
         optimizer.load_state_dict(resume_from.optimizer_state)
+        speed.match_state_layout(optimizer)
         if scheduler is not None and resume_from.scheduler_state is not None:
             scheduler.load_state_dict(resume_from.scheduler_state)
         torch.set_rng_state(resume_from.rng_torch)
@@ -321,13 +326,13 @@ def fit(
         try:
             train_terms = train_one_epoch(
                 step_model, objective, optimizer, train, epoch=epoch, state=state, generator=generator,
-                device=device, precision=config.precision, grad_clip=config.grad_clip,
+                device=device, precision=settings.precision, grad_clip=config.grad_clip,
                 scheduler=scheduler, scheduler_per_step=scheduler_mode == "step", on_step=on_step, progress=bar,
             )
         finally:
             bar.close()
         train_seconds = time.perf_counter() - started
-        val_terms = evaluate(model, objective, val, device=device, precision=config.precision,
+        val_terms = evaluate(model, objective, val, device=device, precision=settings.precision,
                              seed=config.seed, epoch=epoch + 1) if val is not None and val.num_samples else {}
         if scheduler is not None and scheduler_mode == "epoch":
             scheduler.step()
