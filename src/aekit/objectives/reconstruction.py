@@ -63,7 +63,7 @@ class _BCEPerSample(torch.autograd.Function):
         ctx.save_for_backward(logits, target)
         ctx.summed = summed
         per_pixel = logits.abs().neg_().exp_().add_(1).log_()
-        per_pixel.add_(logits.clamp(min=0)).sub_(target * logits)
+        per_pixel.add_(logits.clamp(min=0)).addcmul_(target, logits, value=-1)
         flat = per_pixel.flatten(1)
         return flat.sum(1) if summed else flat.mean(1)
 

@@ -8,11 +8,15 @@ Two ways in, one code path:
   the processes itself; the trainer sees ``RANK``/``WORLD_SIZE`` in the environment and joins
   the process group (:func:`init_from_env`).
 
-The split of work follows ``DistributedSampler``: every rank draws the same global permutation
-of epoch ``e`` from ``(seed, e)`` and, within global batch ``b``, takes the samples at positions
-``rank, rank + W, rank + 2W, ...``. Its loss is weighted by ``n_local * W / n_global`` so that
-DDP's gradient average equals the gradient of the global batch mean: N processes train on the
-same global batches as one process does, and match it up to floating-point reduction order.
+Each process holds only its shard of the in-memory training set (about 1/N of it; see
+:class:`aekit.train.loop.ShardedBatches`): sample ``i`` lives on rank ``(i mod batch) mod N``,
+so every global batch is made of each rank's share, shuffled within the shard per epoch. Losses
+are weighted by ``n_local * N / n_global`` so that DDP's gradient average equals the gradient of
+the global batch mean, even for an uneven last batch. N processes thus take the same number of
+global batches of the same size as one process, each sample once per epoch; the batches are
+drawn differently, so the result agrees with one process in loss, not bit for bit. Streamed
+sources (:mod:`aekit.train.streaming`) keep one global permutation instead: each rank reads
+only its positions of every batch from disk.
 
 Rank 0 alone writes the run folder (metrics, checkpoints, the exported model, the report).
 Checkpoints carry every rank's noise-generator state, so a resumed run continues on all ranks.

@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import TrainConfig
@@ -96,6 +97,68 @@ class InMemoryBatches:
         """Model-space batches of this rank, in the order of epoch ``epoch``."""
         for x, _, _ in self.local_batches(epoch, start_batch):
             yield x
+
+
+class ShardedBatches(InMemoryBatches):
+    """One rank's shard of the training set under data-parallel training, batched by index.
+
+    Sample ``i`` belongs to rank ``(i mod batch_size) mod W`` (:func:`shard_indices`), so rank
+    ``r`` holds about 1/W of the set, and exactly its share of every global batch: global batch
+    ``b`` is the union of every rank's local batch ``b``, as many batches per epoch as one
+    process takes. Each rank shuffles its shard per epoch from ``(seed, epoch, r)``. Loss weights
+    ``n_local * W / n_global`` make DDP's average the gradient of the global batch mean (a rank
+    left without a sample in the last batch takes one with weight 0, so it still joins the
+    all-reduce). Every sample is seen once per epoch; the batches are drawn differently from one
+    process's, so the runs agree in distribution, not bit for bit (``tests/test_distributed.py``).
+
+    Args:
+        shard: this rank's samples, ``images[shard_indices(total, batch_size, rank, world_size)]``.
+        total: the number of samples over all shards.
+        batch_size, preprocessing, shuffle, seed, rank, world_size: as for InMemoryBatches.
+    """
+
+    def __init__(self, shard: torch.Tensor, total: int, batch_size: int, preprocessing: Preprocessing, *,
+                 shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
+        super().__init__(shard, batch_size, preprocessing, shuffle=shuffle, seed=seed, rank=rank,
+                         world_size=world_size)
+        self.total = total
+        if batch_size < world_size:
+            raise AekitError(f"{world_size} processes need a batch of at least {world_size} samples; "
+                             f"got batch_size {batch_size}")
+        expected = len(shard_indices(total, batch_size, rank, world_size))
+        if shard.shape[0] != expected:
+            raise AekitError(f"rank {rank} of {world_size}: expected a shard of {expected} of {total} samples; "
+                             f"got {shard.shape[0]}")
+
+    @property
+    def num_samples(self) -> int:
+        return self.total
+
+    def local_count(self, rank: int, batch: int) -> int:
+        """Samples of rank ``rank`` in global batch ``batch``."""
+        in_batch = min(self.batch_size, self.total - batch * self.batch_size)
+        return len(range(rank, in_batch, self.world_size))
+
+    def order(self, epoch: int) -> torch.Tensor:
+        n = int(self.data.shape[0])
+        if not self.shuffle:
+            return torch.arange(n, device=self.device)
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1009 + self.rank)
+        return torch.randperm(n, generator=gen).to(self.device)
+
+    def plan(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
+        order, share = self.order(epoch), self.local_count(self.rank, 0)
+        for b in range(start_batch, len(self)):
+            n_local = self.local_count(self.rank, b)
+            n_global = min(self.batch_size, self.total - b * self.batch_size)
+            idx = order[b * share:b * share + n_local] if n_local else order[:1]
+            yield idx, n_local, n_local * self.world_size / n_global
+
+
+def shard_indices(total: int, batch_size: int, rank: int, world_size: int) -> np.ndarray:
+    """The samples rank ``rank`` holds: those at offsets ``rank, rank + W, ...`` of each
+    ``batch_size`` block, i.e. its share of every global batch."""
+    return np.flatnonzero((np.arange(total) % batch_size) % world_size == rank)
 
 
 def autocast_context(device: torch.device, precision: str):

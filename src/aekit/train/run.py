@@ -26,6 +26,7 @@ import torch
 
 from .._version import __version__
 from ..config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig, auto_epochs
+from ..data.imageset import ImageSet
 from ..data.preprocess import Preprocessing
 from ..errors import AekitError
 from ..fileio import atomic_write_json
@@ -37,7 +38,7 @@ from ..presets import build_run_config
 from . import distributed
 from .callbacks import MetricsFile, check_trackers, make_trackers, read_metrics
 from .checkpoint import load_checkpoint, save_checkpoint
-from .loop import InMemoryBatches, fit
+from .loop import InMemoryBatches, ShardedBatches, fit, shard_indices
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -337,9 +338,18 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
                 log(f"{out} already finished {resume_from.state.epoch} epochs; pass --epochs N to train longer")
     elif checkpoint_path.exists() and world.is_main:
         checkpoint_path.unlink()
-    train_batches = InMemoryBatches(images_to_tensor(splits.train.images).to(device), run.train.batch_size,
-                                    preprocessing, shuffle=True, seed=run.train.seed, rank=world.rank,
-                                    world_size=world.size)
+    n_train = len(splits.train)
+    if world.distributed:
+        # Each process keeps only its shard; rank 0 reloads the whole set after training for the
+        # sampler fit and the evaluation.
+        mine = shard_indices(n_train, run.train.batch_size, world.rank, world.size)
+        shard = images_to_tensor(splits.train.images[mine]).to(device)
+        splits.train = ImageSet(splits.train.images[:1].copy())  # a view would keep the whole array alive
+        train_batches = ShardedBatches(shard, n_train, run.train.batch_size, preprocessing, shuffle=True,
+                                       seed=run.train.seed, rank=world.rank, world_size=world.size)
+    else:
+        train_batches = InMemoryBatches(images_to_tensor(splits.train.images).to(device), run.train.batch_size,
+                                        preprocessing, shuffle=True, seed=run.train.seed)
     val_batches = InMemoryBatches(images_to_tensor(splits.val.images).to(device), max(run.train.batch_size, 1024),
                                   preprocessing, shuffle=False) if len(splits.val) else None
     data_info = splits.info
@@ -355,9 +365,11 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
     callbacks = [metrics, *make_trackers(tuple(trackers), out, run.to_dict())] if world.is_main else []
     if log is not None:
         n_params = sum(p.numel() for p in module.parameters())
-        log(f"training {run.preset} on {run.data.dataset}: {len(splits.train)} train / {len(splits.val)} val images, "
+        log(f"training {run.preset} on {run.data.dataset}: {n_train} train / {len(splits.val)} val images, "
             f"{n_params:,} parameters, device {device}"
             f"{f' x {world.size} processes' if world.distributed else ''}, run folder {out}")
+        if world.distributed:
+            log(f"each process holds its shard of the training set ({len(train_batches.data)} images on rank 0)")
     result = fit(module, objective, train_batches, val_batches, run.train, device=device, resume_from=resume_from,
                  save_checkpoint=checkpoint, on_best=export, callbacks=tuple(callbacks), progress=progress, log=log)
     module.load_state_dict(result.best_state)
@@ -366,6 +378,8 @@ def _execute(out: Path, run: RunConfig, splits, preprocessing: Preprocessing, *,
         return model
     from ..tasks.generate import fit_sampler_after_training
 
+    if world.distributed:
+        splits = load_splits(run.data, seed=run.train.seed, progress=False)
     fit_sampler_after_training(model, splits, log=log)  # deterministic AEs become generative
     save_model(model, out / MODEL_DIR)
     _write_run_file(out, run, preprocessing, data_info, state="finished", epochs_done=result.state.epoch,
