@@ -28,12 +28,15 @@ def conv():
 def test_auto_follows_the_model_the_objective_and_the_device(monkeypatch, native):
     monkeypatch.setattr(speed, "cpu_has_native_bf16", lambda: native)
     auto, bf16 = TrainConfig(), "bf16" if native else "fp32"
-    for model, channels_last in ((conv(), True), (dense(), False)):
+    for model, chosen_here in ((conv(), (bf16, True)), (dense(), ("fp32", False))):
         chosen = speed.resolve(auto, model, CPU)
-        assert (chosen.precision, chosen.channels_last) == (bf16, channels_last)
-    # terms no tolerance run covers stay in float32
+        assert (chosen.precision, chosen.channels_last) == chosen_here
+    # VAEs, and terms no tolerance run covers, stay in float32
     for terms in (ObjectiveConfig(contractive=1e-3), ObjectiveConfig(rate=0.01)):
-        assert speed.resolve(auto, dense(), CPU, build_objective(terms)).precision == "fp32"
+        assert speed.resolve(auto, conv(), CPU, build_objective(terms)).precision == "fp32"
+    vae = build_model(ModelConfig(architecture="conv", input_shape=(1, 8, 8), latent_dim=4, channels=(4, 8),
+                                  latent="gaussian"))
+    assert (speed.resolve(auto, vae, CPU).precision, speed.resolve(auto, vae, CPU).channels_last) == ("fp32", True)
     # nothing automatic off the CPU; explicit settings always win
     on_gpu = speed.resolve(auto, conv(), CUDA)
     assert (on_gpu.precision, on_gpu.channels_last) == ("fp32", False)

@@ -162,3 +162,13 @@ def test_divergence_is_reported_not_silent(tmp_path):
     with pytest.raises(AekitError, match="diverged"):
         aekit.train("deep", dataset="digits", out=tmp_path / "r", epochs=5, lr=1e3, optimizer="sgd",
                     reconstruction="mse", output_activation="none", evaluate=False, **QUIET)
+
+
+@pytest.mark.parametrize("preset", ["vae", "conv"])
+def test_compiled_training_runs_through_a_partial_last_batch(tmp_path, preset):
+    # 300 images at batch 64 end with a batch of 44: a second, dynamic-shape graph
+    aekit.train(preset, dataset="digits", out=tmp_path / "r", epochs=2, batch_size=64, limit=300, compile=True,
+                evaluate=False, latent_dim=4, **QUIET)
+    records = read_metrics(tmp_path / "r" / "metrics.jsonl")
+    assert len(records) == 2 and all(np.isfinite(r["val/loss"]) for r in records)
+    assert records[-1]["train/loss"] < records[0]["train/loss"]

@@ -351,8 +351,8 @@ class TrainConfig(_ConfigMixin):
         seed: seeds initialisation, shuffling and noise; the same seed gives the same run.
         device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
         threads: CPU threads for PyTorch (0 leaves PyTorch's default).
-        precision: ``auto`` (default: bf16 on a CPU with native bf16, else fp32; see
-            :mod:`aekit.train.speed`), ``fp32`` or ``bf16`` (autocast of the forward
+        precision: ``auto`` (default: bf16 for conv models on a CPU with native bf16, else
+            fp32; see :mod:`aekit.train.speed`), ``fp32`` or ``bf16`` (autocast of the forward
             pass; the loss stays fp32).
         memory_format: ``auto`` (default: channels-last for conv models on CPU),
             ``channels_last`` or ``contiguous``.

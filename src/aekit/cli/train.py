@@ -28,7 +28,7 @@ _FLAGS = {
     "seed": ("seed", "random seed (default 0)"),
     "device": ("device", "auto (default), cpu, cuda, cuda:N"),
     "threads": ("threads", "CPU threads for PyTorch (default: PyTorch's choice)"),
-    "precision": ("precision", "auto (default: bf16 on CPUs with native bf16), fp32, bf16"),
+    "precision": ("precision", "auto (default: bf16 for conv models on CPUs with native bf16), fp32, bf16"),
     "memory_format": ("memory_format", "auto (default: channels-last for conv models on CPU), channels_last, "
                                        "contiguous"),
     "checkpoint_every": ("checkpoint_every", "also checkpoint every N steps (default: each epoch)"),

@@ -59,8 +59,11 @@ class DiagonalGaussian:
 
     def sample(self, n: int | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Reparameterised draws μ + σ·ε: (B, k), or (n, B, k) when ``n`` is given."""
-        shape = self.mean.shape if n is None else (n, *self.mean.shape)
-        eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        if n is None and generator is None:  # same draws as randn(shape); traceable with a dynamic batch size
+            eps = torch.randn_like(self.mean)
+        else:
+            shape = self.mean.shape if n is None else (n, *self.mean.shape)
+            eps = torch.randn(shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
         return self.mean + self.std * eps
 
     def kl_per_dim(self) -> torch.Tensor:
