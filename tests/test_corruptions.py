@@ -166,7 +166,7 @@ def test_objective_feeds_the_corrupted_input_and_scores_against_the_clean_one():
     class Recorder(torch.nn.Module):
         def forward(self, x):
             seen["x"] = x
-            return AEOutput(x_hat=x, z=x.flatten(1), logits=x)
+            return AEOutput(logits=x, z=x.flatten(1))
 
     objective = build_objective(ObjectiveConfig(reconstruction="mse", corruption=("masking:0.5",)),
                                 ModelConfig(input_shape=(1, 8, 8)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,24 +25,30 @@ from .latents import DeterministicLatent, DiagonalGaussian, GaussianLatent, Quan
 LOG_SIGMA_RANGE = (-6.0, 2.0)
 
 
-@dataclass
+@dataclass(eq=False)
 class AEOutput:
     """What a forward pass returns.
 
     Attributes:
-        x_hat: reconstruction in model space, (B, C, H, W).
+        logits: decoder output before the output activation, (B, C, H, W).
         z: the code, (B, code_size): ``latent_dim`` values, or a flattened spatial code map.
-        logits: decoder output before the output activation (equals ``x_hat`` when none).
         posterior: the latent distribution for probabilistic latents (a
             :class:`~aekit.models.latents.DiagonalGaussian`), else ``None``.
         log_sigma: learned log σ per channel of a Gaussian likelihood, (C,), else ``None``.
+        output_activation: ``"sigmoid"`` or ``"none"``: how ``x_hat`` follows from ``logits``.
+        x_hat: the reconstruction in model space, computed on first use: a loss on logits
+            (BCE) never pays for it.
     """
 
-    x_hat: torch.Tensor
-    z: torch.Tensor
     logits: torch.Tensor
+    z: torch.Tensor
     posterior: Any = None
     log_sigma: torch.Tensor | None = None
+    output_activation: str = "none"
+
+    @functools.cached_property
+    def x_hat(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits) if self.output_activation == "sigmoid" else self.logits
 
 
 class Autoencoder(nn.Module):
@@ -108,8 +115,7 @@ class Autoencoder(nn.Module):
         self.check_input(x)
         z, posterior = self.latent(self.encoder(x))
         logits = self.decode_logits(z)
-        return AEOutput(x_hat=self.activate(logits), z=z, logits=logits, posterior=posterior,
-                        log_sigma=self.log_sigma)
+        return AEOutput(logits, z, posterior, self.log_sigma, self.output_activation)
 
 
 def resolved_hidden(config: ModelConfig) -> tuple[int, ...]:

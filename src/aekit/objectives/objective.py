@@ -77,7 +77,7 @@ class Objective:
             # Eval-mode forward decodes the posterior mean; score a sample, as the ELBO does.
             z = out.posterior.sample(generator=generator)
             logits = model.decode_logits(z)
-            out = AEOutput(model.activate(logits), z, logits, out.posterior, out.log_sigma)
+            out = AEOutput(logits, z, out.posterior, out.log_sigma, out.output_activation)
         terms = {"recon": self.reconstruction(out, x, self.config.reduction).mean()}
         if out.posterior is not None:
             terms["kl"] = self.kl(out.posterior, x, epoch=epoch, training=model.training).mean()

@@ -77,7 +77,7 @@ def evaluation_target(model: Model, x_unit: torch.Tensor, seed: int = 0) -> torc
 def _log_px_given_z(module: Autoencoder, config: ObjectiveConfig, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x|z) summed over pixels, (B,) for z (B, k) and x (B, C, H, W)."""
     logits = module.decode_logits(z).float()
-    out = AEOutput(module.activate(logits), z, logits, None, module.log_sigma)
+    out = AEOutput(logits, z, None, module.log_sigma, module.output_activation)
     summed = ObjectiveConfig(reconstruction=config.reconstruction, reduction="sum", sigma=config.sigma)
     return -reconstruction_term(summed)(out, x, "sum")
 
