@@ -7,7 +7,9 @@ Each configuration is a real ``aekit.train(..., nproc=N)`` run. One process gets
 threads (PyTorch's default); N processes get cores / N threads each (aekit's default under DDP),
 so both use the whole CPU. Time per epoch is the steady-state training time from
 ``metrics.jsonl`` (epochs 2..E; epoch 1 includes warm-up), and the whole wall time including process
-start-up is reported beside it. The same global batch is used, so the losses should agree.
+start-up is reported beside it. The same global batch size is used; each process holds its
+shard of the data and draws its share of every batch from it, so the losses agree closely but
+not bit for bit.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def main() -> None:
         same = [b for b in rows if b["preset"] == r["preset"] and b["processes"] == 1]
         r["speedup_vs_1x1"] = same[0]["s_per_epoch"] / r["s_per_epoch"]
         r["speedup_vs_1_all_cores"] = same[-1]["s_per_epoch"] / r["s_per_epoch"]
-    notes = (f"{os.cpu_count()} cores (shared with other jobs while measured), {args.epochs} epochs, 90% of the "
+    notes = (f"{os.cpu_count()} cores, {args.epochs} epochs, 90% of the "
              "limited MNIST images for training; s_per_epoch from metrics.jsonl, epochs 2..E. speedup_vs_1x1: one "
              "process on one thread / this row; speedup_vs_1_all_cores: one process using every core / this row "
              "(>1: this row is faster).")

@@ -26,12 +26,14 @@ MODELS = {
     "conv preset 32,64 stride (b128)": ("conv", dict(batch_size=128)),
     "conv tutorial 16,8,8 pool (b128)": ("conv", dict(channels=(16, 8, 8), downsample="pool", upsample="nearest",
                                                       bottleneck="spatial", latent_dim=8, batch_size=128)),
+    "denoiser tutorial 32,32 pool (b128)": ("conv-denoising-spatial", dict(
+        channels=(32, 32), downsample="pool", upsample="nearest", latent_dim=32, batch_size=128)),
 }
 
 
-def matmul_peak(n: int = 2048, repeats: int = 8) -> float:
-    """Best float32 GFLOP/s of an n x n matmul (the dense BLAS ceiling of this machine)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(n: int = 2048, repeats: int = 8, dtype: torch.dtype = torch.float32) -> float:
+    """Best GFLOP/s of an n x n matmul in ``dtype`` (the dense BLAS ceiling of this machine)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.mm(a, b)  # warm up
     best = float("inf")
     for _ in range(repeats):
@@ -114,28 +116,40 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    import copy
+
     from aekit.train.loop import InMemoryBatches
     from aekit.train.run import images_to_tensor
+    from aekit.train.speed import resolve
 
     images = load_train(20000)
-    peak = matmul_peak()
+    peaks = {"fp32": matmul_peak(), "bf16": matmul_peak(dtype=torch.bfloat16)}
     rows = []
     for name, (preset, overrides) in MODELS.items():
         model, objective, prep, run = build(preset, overrides, images)
         batches = InMemoryBatches(images_to_tensor(images), run.train.batch_size, prep, shuffle=True, seed=0)
         x = next(batches.epoch(0))
         flops = step_flops(model, objective, x)
-        seconds, _ = time_steps(model, objective, batches, args.steps)
-        achieved = flops / seconds / 1e9
-        rows.append({"model": name, "params": sum(q.numel() for q in model.parameters()),
-                     "batch": run.train.batch_size, "MFLOP/sample": flops / x.shape[0] / 1e6,
-                     "ms/step": seconds * 1e3, "samples/s": x.shape[0] / seconds, "GFLOP/s": achieved,
-                     "peak GFLOP/s": peak, "fraction of peak": achieved / peak})
-        print(rows[-1], flush=True)
-    notes = (f"fp32 peak = best of 8 torch.mm 2048x2048 in this run ({peak:.1f} GFLOP/s, "
-             f"{torch.get_num_threads()} threads). Each step: aekit objective forward + backward + Adam; FLOPs from "
-             f"FlopCounterMode (matmul/conv only). {args.steps} timed steps after 3 warm-up steps, MNIST batches.")
-    write_results("flops", {"args": vars(args), "peak_gflops": peak, "rows": rows}, markdown_table(rows), notes)
+        auto = resolve(run.train, model, torch.device("cpu"), objective)
+        variants = {"fp32": ("fp32", False)}
+        if (auto.precision, auto.channels_last) != ("fp32", False):
+            variants[f"auto: {auto.precision}{', channels-last' if auto.channels_last else ''}"] = (
+                auto.precision, auto.channels_last)
+        for label, (precision, channels_last) in variants.items():
+            seconds, _ = time_steps(copy.deepcopy(model), objective, batches, args.steps, precision=precision,
+                                    channels_last=channels_last)
+            achieved = flops / seconds / 1e9
+            rows.append({"model": name, "params": sum(q.numel() for q in model.parameters()),
+                         "batch": run.train.batch_size, "MFLOP/sample": flops / x.shape[0] / 1e6, "settings": label,
+                         "ms/step": seconds * 1e3, "samples/s": x.shape[0] / seconds, "GFLOP/s": achieved,
+                         "fraction of fp32 peak": achieved / peaks["fp32"],
+                         "fraction of bf16 peak": achieved / peaks["bf16"] if precision == "bf16" else None})
+            print(rows[-1], flush=True)
+    notes = (f"Peaks = best of 8 torch.mm 2048x2048 in this run: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 "
+             f"{peaks['bf16']:.1f} GFLOP/s ({torch.get_num_threads()} threads). Each step: aekit objective forward + "
+             "backward + Adam, in float32 and with the settings aekit picks automatically for that model; FLOPs "
+             f"from FlopCounterMode (matmul/conv only). {args.steps} timed steps after 3 warm-up steps, MNIST batches.")
+    write_results("flops", {"args": vars(args), "peak_gflops": peaks, "rows": rows}, markdown_table(rows), notes)
 
 
 if __name__ == "__main__":

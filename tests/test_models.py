@@ -3,6 +3,7 @@ import torch
 
 from aekit.config import ModelConfig
 from aekit.models import auto_hidden_sizes, build_model, resolved_hidden
+from aekit.models.blocks import activation
 
 
 def test_auto_hidden_sizes_follow_the_design_rule():
@@ -82,3 +83,22 @@ def test_spatial_bottleneck_needs_conv():
         ModelConfig(architecture="mlp", bottleneck="spatial")
     with pytest.raises(AekitError, match="bottleneck"):
         ModelConfig(architecture="conv", bottleneck="wide")
+
+
+@pytest.mark.parametrize("act,dropout,pool_first", [("relu", 0.0, True), ("tanh", 0.0, True), ("gelu", 0.0, False),
+                                                    ("relu", 0.2, False)])
+def test_pooling_encoder_pools_before_a_monotonic_activation_with_the_same_result(act, dropout, pool_first):
+    config = ModelConfig(architecture="conv", input_shape=(1, 9, 9), channels=(4, 6), downsample="pool",
+                         activation=act, dropout=dropout, latent_dim=8)
+    encoder = build_model(config).encoder.eval()
+    kinds = [type(m).__name__ for m in encoder]
+    assert (kinds[1] == "MaxPool2d") == pool_first
+    # the textbook order, conv -> activation [-> dropout] -> pool, with the same modules
+    convs = [m for m in encoder if isinstance(m, torch.nn.Conv2d)]
+    tail = list(encoder)[kinds.index("Flatten"):]
+    stage = [activation(act), torch.nn.MaxPool2d(2, ceil_mode=True)]
+    reference = torch.nn.Sequential(convs[0], *stage, convs[1], *stage, *tail)
+    x = torch.randn(5, 1, 9, 9, requires_grad=True)
+    torch.testing.assert_close(encoder(x), reference(x))
+    grads = [torch.autograd.grad(net(x).square().sum(), x)[0] for net in (encoder, reference)]
+    torch.testing.assert_close(*grads)
