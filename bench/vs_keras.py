@@ -227,9 +227,9 @@ def fastest_of_repeats(rows: list[dict]) -> list[dict]:
         key = (r["framework"], r["arch"])
         if "error" not in r and (key not in best or r["s_per_epoch"] < best[key]["s_per_epoch"]):
             best[key] = r
-    for key, r in best.items():
-        r["all_s_per_epoch"] = [round(x["s_per_epoch"], 3) for x in rows
-                                if (x["framework"], x["arch"]) == key and "error" not in x]
+    for key, r in best.items():  # rows merged from an earlier file bring their own list
+        r["all_s_per_epoch"] = [t for x in rows if (x["framework"], x["arch"]) == key and "error" not in x
+                                for t in x.get("all_s_per_epoch") or [round(x["s_per_epoch"], 3)]]
     return list(best.values()) + [r for r in rows if "error" in r and (r["framework"], r["arch"]) not in best]
 
 
@@ -296,8 +296,8 @@ def main() -> None:
             "val_bce", "val_mse", "fit_peak_rss_mb", "fit_growth_mb", "speedup_of_aekit", "val_bce_minus_aekit",
             "all_s_per_epoch"]
     notes = (f"{args.epochs} epochs per model (reduced from the tutorials' 50/100 to fit a shared 2-core CPU), "
-             f"{args.threads} thread(s) per process, Adam 1e-3, best of {args.repeats} run(s) per row (alternating "
-             "the order of the frameworks; `all_s_per_epoch` lists every run). `speedup_of_aekit` = that row's "
+             f"{args.threads} thread(s) per process, Adam 1e-3, the fastest of the runs listed in `all_s_per_epoch` "
+             "per row (repeats alternate the order of the frameworks). `speedup_of_aekit` = that row's "
              "s/epoch divided by aekit's (>1: aekit faster). `val_bce_minus_aekit` > 0: aekit's "
              "held-out BCE is lower (better). "
              "`s_per_epoch` is the steady state (end of epoch 1 to the end of the last, so one-off warm-up such as "

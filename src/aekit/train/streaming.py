@@ -1,10 +1,13 @@
 """Batches read from a source on disk by DataLoader workers, for data that does not fit in memory.
 
 :class:`StreamingBatches` is an :class:`~aekit.train.loop.InMemoryBatches` whose pixels stay in
-the source (:mod:`aekit.data.streaming`): it draws the same permutation from ``(seed, epoch)``,
-splits it across ranks the same way and weights the same losses, but reads each batch in
-DataLoader worker processes (prefetching) instead of indexing a tensor. A streamed run sees
-exactly the batches an in-memory run would, and ``fit`` does not know the difference.
+the source (:mod:`aekit.data.streaming`): it draws the same permutation from ``(seed, epoch)``
+and weights the same losses, but reads each batch in DataLoader worker processes (prefetching)
+instead of indexing a tensor. A streamed single-process run sees exactly the batches an
+in-memory run would, and ``fit`` does not know the difference. Under DDP every rank draws the
+same global permutation and reads only its positions ``rank, rank + W, ...`` of each batch, so
+no rank holds more than its share (in-memory DDP shards the data instead; see
+:class:`~aekit.train.loop.ShardedBatches`).
 """
 
 from __future__ import annotations
