@@ -63,6 +63,8 @@ def test_shards_cover_every_sample_once_and_weights_give_the_global_mean(total, 
     assert ranks[0].data.shape[0] + ranks[1].data.shape[0] == total
     with pytest.raises(AekitError, match="shard"):
         ShardedBatches(data, total, batch, prep, shuffle=True, rank=0, world_size=2)
+    with pytest.raises(AekitError, match="fewer processes"):
+        ShardedBatches(data[:1], 1, batch, prep, shuffle=True, rank=0, world_size=2)
 
 
 def test_two_processes_match_one_process(tmp_path):

@@ -122,9 +122,9 @@ class ShardedBatches(InMemoryBatches):
         super().__init__(shard, batch_size, preprocessing, shuffle=shuffle, seed=seed, rank=rank,
                          world_size=world_size)
         self.total = total
-        if batch_size < world_size:
-            raise AekitError(f"{world_size} processes need a batch of at least {world_size} samples; "
-                             f"got batch_size {batch_size}")
+        if min(batch_size, total) < world_size:
+            raise AekitError(f"{world_size} processes need at least {world_size} samples per batch and in the "
+                             f"training set; got batch_size {batch_size} and {total} samples; use fewer processes")
         expected = len(shard_indices(total, batch_size, rank, world_size))
         if shard.shape[0] != expected:
             raise AekitError(f"rank {rank} of {world_size}: expected a shard of {expected} of {total} samples; "
