@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 
+def add_run(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """The positional RUN every verb that uses a trained model takes."""
+    parser.add_argument("run", metavar="RUN", help=f"run folder (or model folder){what}")
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", metavar="DIR",
                         help="folder holding datasets (default: $AEKIT_DATA, else ~/.cache/aekit/data)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_data_dir, add_device
+from .common import add_data_dir, add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit compress runs/codec test.npz -o all.aek --archive",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or .npy/.npz arrays")
     p.add_argument("-o", "--out", metavar="PATH", help="output folder (or the archive file with --archive)")
     p.add_argument("--step", type=float, default=1.0, help="quantisation step of the code (default 1)")
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example:\n  aekit decompress runs/codec packed/ -o restored/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("inputs", nargs="+", metavar="FILE", help=".aek files or folders")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     add_device(p)

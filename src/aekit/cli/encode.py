@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_device
+from .common import add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit encode runs/conv test.npz -o codes.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .npy/.npz arrays")
     p.add_argument("-o", "--out", required=True, metavar="FILE", help="codes file: .npy, .csv or .parquet")
     add_device(p)
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="example:\n  aekit decode runs/conv codes.npy -o decoded/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("codes", metavar="CODES", help="codes file: .npy, .csv or .parquet")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     add_device(p)

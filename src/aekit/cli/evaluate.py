@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_data_dir, add_device
+from .common import add_data_dir, add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "PCA with as many components as the code. Writes eval.json and report.html into the run "
                     "folder (or --out).",
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("--dataset", help="evaluate on another dataset of the same image size")
     add_data_dir(p)
     p.add_argument("--split", default="test", choices=("test", "val", "train"), help="split to score")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_run
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -14,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "graphs are run in onnxruntime and compared with PyTorch before the folder is written.",
         epilog="example: aekit export runs/conv32 --format onnx -o exported/",
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("--format", default="onnx", choices=("onnx",), help="export format (default onnx)")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_dir, add_device
+from .common import add_data_dir, add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit generate runs/vae2 --what manifold -n 20 -o manifold.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("-n", type=int, default=64, help="samples (default 64); cells per side for --what manifold")
     p.add_argument("-o", "--out", required=True, metavar="PNG", help="output picture")
     p.add_argument("--what", choices=("samples", "manifold", "traversal"), default="samples",

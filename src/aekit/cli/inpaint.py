@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_device
+from .common import add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit inpaint runs/inpainter photos/ --mask hole.png -o out/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders or .npy/.npz arrays")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--mask", metavar="MASK.png", help="mask image of the same size: white (non-zero) = missing")

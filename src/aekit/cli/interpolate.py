@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_dir, add_device
+from .common import add_data_dir, add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit interpolate runs/vae a.png b.png --method both -o strip.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("a", metavar="A", help="first image: a file, or an index into the dataset split")
     p.add_argument("b", metavar="B", help="second image: a file, or an index into the dataset split")
     p.add_argument("--steps", type=int, default=10, help="decoded images between and including the ends (default 10)")

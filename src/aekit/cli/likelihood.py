@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_data_dir, add_device
+from .common import add_data_dir, add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "dimension. Binarised models are scored on the test set binarised once with a fixed seed.",
         epilog="example: aekit likelihood runs/vae -k 5000",
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder) of a VAE")
+    add_run(p, " of a VAE")
     p.add_argument("-k", type=int, default=1000, help="importance samples per image (default 1000; 5000 for "
                                                       "published numbers)")
     p.add_argument("--limit", type=int, default=None, help="estimate the NLL on the first N images only")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_device
+from .common import add_device, add_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "input image, same size and mode, named after the input.",
         epilog="example: aekit reconstruct runs/deep32 digits/*.png -o out/",
     )
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .npy/.npz arrays")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     add_device(p)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from .common import add_run
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="print layers, shapes, parameter counts and the compression factor",
                        description="Describe a saved model: every layer with its output shape and parameter "
                                    "count, the chosen hidden sizes, and how much smaller the code is than the input.")
-    p.add_argument("run", metavar="RUN", help="run folder (or model folder)")
+    add_run(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
