@@ -45,6 +45,18 @@ def trained_run(out: Path, preset: str, *, retrain: bool = False, log=print, **t
     return aekit.train(preset, out=out, overwrite=True, progress=False, log=None, **train_args)
 
 
+def rss_mb() -> float:
+    """This process's resident memory now, in MB (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def reset_peak_rss() -> None:
+    """Restart the peak that ``ru_maxrss`` reports from the current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def default_data_dir() -> str:
     return os.environ.get("AEKIT_DATA") or str(REPO.parent / "shared" / "data")
 

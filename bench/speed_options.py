@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import resource
 
 import torch
 
-from common import RUNS, default_data_dir, markdown_table, write_results
+from common import RUNS, default_data_dir, markdown_table, rss_mb, write_results
 from flops import build, load_train, time_steps
 from vs_keras import AEKIT as TUTORIAL
 
@@ -52,11 +51,6 @@ OPTIONS = {
 FIXED = dict(precision="fp32", memory_format="contiguous")  # the reference
 CANDIDATE = dict(precision="bf16", memory_format="auto")  # bf16, and channels-last for conv models
 AUTO = dict(precision="auto", memory_format="auto")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def tolerance(names: list[str], epochs: int, threads: int, retrain: bool) -> list[dict]:

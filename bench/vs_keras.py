@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from common import RESULTS, default_data_dir, markdown_table, write_results
+from common import RESULTS, default_data_dir, markdown_table, reset_peak_rss, rss_mb, write_results
 
 ARCHS = ("dense", "deep", "conv", "denoise")
 BATCH = {"dense": 256, "deep": 256, "conv": 128, "denoise": 128}
@@ -63,12 +63,10 @@ def load_mnist(limit: int | None):
     return train, test, noisy_test
 
 
-def rss_mb() -> float:
-    """Resident memory now, after resetting the peak (Linux): ``fit_memory`` then sees only training."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def rss_before_fit() -> float:
+    """Resident memory now, with the peak restarted from here so ``fit_memory`` sees only training."""
+    reset_peak_rss()
+    return rss_mb()
 
 
 def fit_memory(before_fit_mb: float) -> dict[str, float]:
@@ -134,7 +132,7 @@ def run_keras(arch: str, epochs: int, train, test, noisy_test) -> dict:
         xt_in = noisy_test.reshape(xt.shape)
     stamps = []
     clock = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
-    before_fit = rss_mb()
+    before_fit = rss_before_fit()
     started = time.perf_counter()
     model.fit(x_in, x, epochs=epochs, batch_size=BATCH[arch], shuffle=True, validation_data=(xt_in, xt), verbose=0,
               callbacks=[clock])
@@ -175,7 +173,7 @@ def run_aekit(arch: str, epochs: int, train, test, noisy_test, *, threads: int, 
         def on_epoch_end(self, record):
             stamps.append(time.perf_counter())
 
-    before_fit = rss_mb()
+    before_fit = rss_before_fit()
     started = time.perf_counter()
     result = fit(model, objective, tr, va, run.train, device=device, progress=False, log=None, callbacks=(Clock(),))
     seconds = time.perf_counter() - started
@@ -306,7 +304,7 @@ def main() -> None:
              "s_per_epoch. `fit_peak_rss_mb`: the process's peak resident memory while training (libraries, data "
              "and model included; the held-out scoring afterwards is not); `fit_growth_mb`: that peak minus the "
              "resident memory just before training started, i.e. what training itself held (for aekit this includes "
-             "about 70 MB of PyTorch's own code, torch._dynamo, which the optimizer imports on first use).")
+             "PyTorch code imported on first use during training, such as torch._dynamo, which the optimizer imports).")
     write_results(name, {"args": vars(args), "rows": rows}, markdown_table(rows, cols), notes)
 
 

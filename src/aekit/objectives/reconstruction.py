@@ -51,11 +51,10 @@ def bce(out: AEOutput, target: torch.Tensor, reduction: str = "mean") -> torch.T
 class _BCEPerSample(torch.autograd.Function):
     """Per-sample BCE from logits in fewer passes over the pixels than the composed ops.
 
-    Small models on CPU spend more of each step in this elementwise work than in their matmuls.
-    Forward: ``softplus(z) − t·z = max(z, 0) − t·z + log(1 + e^{−|z|})``; backward:
-    ``(σ(z) − t) · g / n`` (``/ n`` only for the per-pixel mean). ``log`` of a value in (1, 2]
-    stands in for ``log1p`` (much slower on CPU): below ``e^{−|z|} ≈ 6e-8`` the term rounds to 0,
-    an absolute error under 6e-8 nats per pixel. The gradient is exact.
+    Forward: ``softplus(z) − t·z = max(z, 0) − t·z + log(1 + e^{−|z|})``, mostly in place;
+    backward: ``(σ(z) − t) · g / n`` (``/ n`` only for the per-pixel mean). ``log`` of a value in
+    (1, 2] stands in for ``log1p``: below ``e^{−|z|} ≈ 6e-8`` the term rounds to 0, an absolute
+    error under 6e-8 nats per pixel. The gradient is exact.
     """
 
     @staticmethod

@@ -64,11 +64,13 @@ class InMemoryBatches:
         return self.data.device
 
     def order(self, epoch: int) -> torch.Tensor:
-        n = self.num_samples
+        return self._order(self.num_samples, self.seed * 1_000_003 + epoch)
+
+    def _order(self, n: int, seed: int) -> torch.Tensor:
+        """``0..n-1``, permuted from ``seed`` when shuffling."""
         if not self.shuffle:
             return torch.arange(n, device=self.device)
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(n, generator=gen).to(self.device)
+        return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(self.device)
 
     def plan(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
         """This rank's sample indices of each global batch: ``(indices, n_local, loss_weight)``.
@@ -140,11 +142,8 @@ class ShardedBatches(InMemoryBatches):
         return len(range(rank, in_batch, self.world_size))
 
     def order(self, epoch: int) -> torch.Tensor:
-        n = int(self.data.shape[0])
-        if not self.shuffle:
-            return torch.arange(n, device=self.device)
-        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 1009 + self.rank)
-        return torch.randperm(n, generator=gen).to(self.device)
+        """Positions in this rank's shard (not the whole set), permuted from (seed, epoch, rank)."""
+        return self._order(int(self.data.shape[0]), (self.seed * 1_000_003 + epoch) * 1009 + self.rank)
 
     def plan(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, int, float]]:
         order, share = self.order(epoch), self.local_count(self.rank, 0)

@@ -8,8 +8,8 @@ a full training run ended within tolerance of float32 (see the README's "Measure
 - channels-last on CPU for convolutional models: oneDNN convolutions, pooling and upsampling
   then run without layout reorders around each layer.
 - bf16 autocast on CPU for convolutional models, when the CPU computes bf16 natively (AMX or
-  AVX512-BF16; elsewhere oneDNN emulates it and it is slower). Dense models are bound by
-  elementwise work and small matmuls, where bf16 measured no gain, so they stay in float32, as
+  AVX512-BF16; elsewhere it is emulated, which no run here measured). Dense models measured no
+  gain from bf16 (0.93x per step for 784-32-784), so they stay in float32, as
   do VAEs, whose likelihood is the number users compare (the MLP VAE's ELBO came out 0.9 %
   worse after 4 epochs), and the contractive penalty and the codec's rate term, which no
   tolerance run covers.
