@@ -27,6 +27,14 @@ def _quiet_and_offline(monkeypatch):
     torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="module")
+def digits():
+    """scikit-learn's 8x8 digits as aekit splits (loaded once per test module)."""
+    import aekit.data
+
+    return aekit.data.load_dataset("digits")
+
+
 @pytest.fixture
 def blobs_npy(tmp_path) -> Path:
     """600 12x12 grayscale uint8 images of random blobs, saved as .npy (a fast, fake dataset)."""

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-import aekit
 from aekit.cli import main
 from aekit.data.preprocess import Preprocessing
 from aekit.errors import AekitError, NotFittedError
@@ -23,11 +22,6 @@ from aekit.tasks.likelihood import elbo
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return aekit.data.load_dataset("digits")
 
 
 @pytest.fixture(scope="module")

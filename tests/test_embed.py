@@ -10,7 +10,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
-import aekit
 from aekit.cli import main
 from aekit.errors import AekitError, NotFittedError
 from aekit.tasks.embed import (
@@ -26,11 +25,6 @@ from aekit.tasks.embed import (
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return aekit.data.load_dataset("digits")
 
 
 @pytest.fixture(scope="module")
