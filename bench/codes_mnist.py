@@ -35,8 +35,9 @@ def main() -> None:
     import torch
 
     import aekit
+    from aekit.runs.pictures import write_map
     from aekit.tasks.embed import compare_with_pca
-    from aekit.tasks.latent_maps import project, write_map
+    from aekit.tasks.latent_maps import project
 
     torch.set_num_threads(args.threads)
     splits = aekit.data.load_dataset("mnist", data_dir=args.data_dir)

@@ -29,7 +29,7 @@ def trained_run(out: Path, preset: str, *, retrain: bool = False, log=print, **t
     Benchmarks train for hours on 2 cores, so a killed bench must not lose them.
     """
     import aekit
-    from aekit.train.run import read_run_file
+    from aekit.runs.folder import read_run_file
 
     out = Path(out)
     if not retrain and (out / "run.json").exists():
@@ -39,10 +39,10 @@ def trained_run(out: Path, preset: str, *, retrain: bool = False, log=print, **t
             if log:
                 log(f"resuming {out}")
             keep = {k: train_args[k] for k in ("threads", "data_dir", "evaluate") if k in train_args}
-            return aekit.train(out=out, resume=True, progress=False, log=None, **keep)
+            return aekit.train(out=out, resume=True, progress=False, **keep)
     if log:
         log(f"training {preset} {train_args} -> {out}")
-    return aekit.train(preset, out=out, overwrite=True, progress=False, log=None, **train_args)
+    return aekit.train(preset, out=out, overwrite=True, progress=False, **train_args)
 
 
 def rss_mb() -> float:

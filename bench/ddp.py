@@ -45,7 +45,7 @@ def main() -> None:
                 out = Path(tmp) / f"{preset}-{nproc}-{threads}"
                 started = time.perf_counter()
                 aekit.train(preset, dataset="mnist", data_dir=default_data_dir(), out=out, epochs=args.epochs,
-                            limit=limit, nproc=nproc, threads=threads, progress=False, evaluate=False, log=None)
+                            limit=limit, nproc=nproc, threads=threads, progress=False, evaluate=False)
                 wall = time.perf_counter() - started
                 records = read_metrics(out / "metrics.jsonl")
                 steady = records[1:] or records

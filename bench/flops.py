@@ -47,8 +47,7 @@ def build(preset: str, overrides: dict, images):
     from aekit.data.preprocess import Preprocessing
     from aekit.models import build_model
     from aekit.objectives import build_objective
-    from aekit.presets import build_run_config
-    from aekit.train.run import route_overrides
+    from aekit.presets import build_run_config, route_overrides
 
     routed = route_overrides(overrides)
     run = build_run_config(preset, **routed)
@@ -118,8 +117,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     import copy
 
+    from aekit.data.imageset import images_to_tensor
     from aekit.train.loop import InMemoryBatches
-    from aekit.train.run import images_to_tensor
     from aekit.train.speed import resolve
 
     images = load_train(20000)

@@ -49,7 +49,7 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from aekit.io import Model
+    from aekit.model import Model
 
     images = load_train(4096)
     rows = []

@@ -68,7 +68,7 @@ def tolerance(names: list[str], epochs: int, threads: int, retrain: bool) -> lis
             out = RUNS / "speed_options" / f"{name.split()[0]}-{label}-e{epochs}"
             if retrain or not (out / "metrics.jsonl").exists():
                 aekit.train(preset, dataset="mnist", data_dir=default_data_dir(), out=out, overwrite=True,
-                            progress=False, evaluate=False, log=None, epochs=epochs, threads=threads,
+                            progress=False, evaluate=False, epochs=epochs, threads=threads,
                             **overrides, **settings)
             history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
             results[label] = {"val_loss": history[-1]["val/loss"],
@@ -111,8 +111,8 @@ def main() -> None:
                  "alternating options) is the speed reference.")
         write_results("speed_options_tolerance", {"args": vars(args), "rows": rows}, markdown_table(rows), notes)
         return
+    from aekit.data.imageset import images_to_tensor
     from aekit.train.loop import InMemoryBatches
-    from aekit.train.run import images_to_tensor
 
     memory = {"after_import_mb": rss_mb()}
     images = load_train(60000)

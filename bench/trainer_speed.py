@@ -76,7 +76,7 @@ def main() -> None:
                 out = Path(tmp) / f"{preset}-{repeat}"
                 aekit.train(preset, dataset="mnist", data_dir=args.data_dir, latent_dim=args.latent,
                             epochs=args.epochs + 1, batch_size=args.batch_size, lr=1e-3, out=out, evaluate=False,
-                            threads=args.threads, progress=False, log=None)
+                            threads=args.threads, progress=False)
                 aekit_rates += [r["samples_per_s"] for r in read_metrics(out / "metrics.jsonl")][1:]
                 torch.manual_seed(0)
                 loop_rates += plain_loop_epochs(build_model(run.model), x_train, args.epochs, args.batch_size)

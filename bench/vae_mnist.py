@@ -64,8 +64,8 @@ def train_model(name: str, threads: int = 1, log=print):
 
 def training_facts(run_dir: Path) -> dict:
     """Training time and stability from run.json and metrics.jsonl."""
+    from aekit.runs.folder import read_run_file
     from aekit.train.callbacks import read_metrics
-    from aekit.train.run import read_run_file
 
     record = read_run_file(run_dir)
     history = read_metrics(run_dir / "metrics.jsonl")
@@ -84,9 +84,9 @@ def training_facts(run_dir: Path) -> dict:
 
 def evaluate_and_record(name: str, run_dir: Path, *, k: int, limit: int | None, results_dir: Path) -> dict:
     import aekit
+    from aekit.data import load_splits
     from aekit.tasks.evaluate import to_unit
     from aekit.tasks.likelihood import evaluate_likelihood
-    from aekit.train.run import load_splits
 
     model = aekit.load(run_dir)
     splits = load_splits(model.config.data, seed=model.config.train.seed, progress=False)
@@ -114,8 +114,7 @@ def pictures(name: str, model, test, results_dir: Path) -> None:
     """The manifold and latent map of the 2-D model; a sample grid of the others."""
     import numpy as np
 
-    from aekit.tasks.generate import sample_grid
-    from aekit.tasks.latent_maps import manifold, write_map
+    from aekit.runs.pictures import manifold, sample_grid, write_map
     from aekit.viz import save_png
 
     if model.latent_dim == 2:

@@ -146,13 +146,13 @@ def run_keras(arch: str, epochs: int, train, test, noisy_test) -> dict:
 def run_aekit(arch: str, epochs: int, train, test, noisy_test, *, threads: int, init: str = INIT) -> dict:
     import torch
 
+    from aekit.data.imageset import images_to_tensor
     from aekit.data.preprocess import Preprocessing
     from aekit.models import build_model
     from aekit.objectives import build_objective
-    from aekit.presets import build_run_config
+    from aekit.presets import build_run_config, route_overrides
     from aekit.train.callbacks import Callback
     from aekit.train.loop import InMemoryBatches, fit
-    from aekit.train.run import images_to_tensor, route_overrides
 
     preset, overrides = AEKIT[arch]
     routed = route_overrides({**overrides, "batch_size": BATCH[arch], "lr": 1e-3, "epochs": epochs,
@@ -175,7 +175,7 @@ def run_aekit(arch: str, epochs: int, train, test, noisy_test, *, threads: int, 
 
     before_fit = rss_before_fit()
     started = time.perf_counter()
-    result = fit(model, objective, tr, va, run.train, device=device, progress=False, log=None, callbacks=(Clock(),))
+    result = fit(model, objective, tr, va, run.train, device=device, progress=False, callbacks=(Clock(),))
     seconds = time.perf_counter() - started
     memory = fit_memory(before_fit)
     model.eval()

@@ -116,9 +116,9 @@ def run_pythae(train: np.ndarray, test: np.ndarray, epochs: int, latent: int) ->
 
 
 def run_aekit(train: np.ndarray, test: np.ndarray, epochs: int, latent: int, threads: int) -> dict:
+    from aekit.data.imageset import images_to_tensor
     from aekit.train.callbacks import Callback
     from aekit.train.loop import InMemoryBatches, fit
-    from aekit.train.run import images_to_tensor
     from flops import build
 
     module, objective, prep, run = build("vae", dict(latent_dim=latent, hidden=(512, 256), batch_size=BATCH, lr=LR,
@@ -132,7 +132,7 @@ def run_aekit(train: np.ndarray, test: np.ndarray, epochs: int, latent: int, thr
     tr = InMemoryBatches(images_to_tensor(train), BATCH, prep, shuffle=True, seed=0)
     va = InMemoryBatches(images_to_tensor(test), 1000, prep, shuffle=False)
     started = time.perf_counter()
-    result = fit(module, objective, tr, va, run.train, device=torch.device("cpu"), progress=False, log=None,
+    result = fit(module, objective, tr, va, run.train, device=torch.device("cpu"), progress=False,
                  callbacks=(Clock(),))
     seconds = time.perf_counter() - started
     module.load_state_dict(result.best_state)

@@ -12,7 +12,7 @@ import torch
 from aekit.cli import main
 from aekit.data.preprocess import Preprocessing
 from aekit.errors import AekitError, NotFittedError
-from aekit.io import Model
+from aekit.model import Model
 from aekit.models import build_model
 from aekit.presets import build_run_config
 from aekit.tasks.anomaly import AnomalyDetector, pixel_errors, roc_curve_auc

@@ -15,7 +15,7 @@ from aekit.codec import Codec, CodePrior, fit_codec
 from aekit.codec.container import read_header
 from aekit.data.preprocess import Preprocessing
 from aekit.errors import AekitError, NotFittedError
-from aekit.io import Model
+from aekit.model import Model
 from aekit.models import build_model
 from aekit.models.latents import FactorizedDensity, QuantisedLatent
 from aekit.objectives import build_objective

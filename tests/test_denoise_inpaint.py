@@ -11,8 +11,8 @@ import torch
 from aekit.cli import main
 from aekit.data import read_images, write_image
 from aekit.data.preprocess import Preprocessing
-from aekit.io import Model, save_model
 from aekit.metrics import psnr_from_mse
+from aekit.model import Model, save_model
 from aekit.models import build_model
 from aekit.presets import build_run_config
 from aekit.tasks.inpaint import box_mask, inpaint, inpaint_unit, masked_quality, random_block_masks
@@ -125,7 +125,7 @@ def test_inpaint_rejects_a_mask_of_the_wrong_size(model_dir, digits, tmp_path, c
 
 
 def test_inpaint_api_keeps_dtype_layout_and_known_pixels(model_dir):
-    from aekit.io import load_model
+    from aekit.model import load_model
 
     model = load_model(model_dir)
     rng = np.random.default_rng(1)
@@ -194,25 +194,25 @@ def test_train_noise_flag_end_to_end(blobs_npy, tmp_path, capsys):
 def test_noisy_training_resumes_bit_for_bit(blobs_npy, tmp_path):
     import aekit
 
-    common = dict(dataset=str(blobs_npy), progress=False, evaluate=False, log=None, latent_dim=2, channels=(4,),
+    common = dict(dataset=str(blobs_npy), progress=False, evaluate=False, latent_dim=2, channels=(4,),
                   corruption=("gaussian:0.3", "blocks:2-4"), schedule="none")  # cosine would refuse longer resumes
     straight = aekit.train("conv-denoising", out=tmp_path / "a", epochs=2, **common)
     aekit.train("conv-denoising", out=tmp_path / "b", epochs=1, **common)
-    resumed = aekit.train(out=tmp_path / "b", resume=True, epochs=2, progress=False, evaluate=False, log=None)
+    resumed = aekit.train(out=tmp_path / "b", resume=True, epochs=2, progress=False, evaluate=False)
     for (name, a), (_, b) in zip(straight.module.state_dict().items(), resumed.module.state_dict().items(),
                                  strict=True):
         assert torch.equal(a, b), name
 
 
 def test_the_comparison_picture_never_overwrites_an_output(tmp_path):
-    from aekit.tasks.denoise import free_name
+    from aekit.runs.files import free_name
 
     assert free_name(tmp_path, "comparison", {"d0"}) == tmp_path / "comparison.png"
     assert free_name(tmp_path, "comparison", {"comparison", "comparison_1"}) == tmp_path / "comparison_2.png"
 
 
 def test_evaluate_denoising_scores_noisy_and_denoised_against_clean(model_dir):
-    from aekit.io import load_model
+    from aekit.model import load_model
     from aekit.objectives import parse_corruptions
     from aekit.tasks.denoise import denoise, evaluate_denoising
 

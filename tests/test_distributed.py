@@ -14,7 +14,7 @@ from aekit.errors import AekitError
 from aekit.train.callbacks import read_metrics
 from aekit.train.loop import InMemoryBatches, ShardedBatches, shard_indices
 
-QUIET = dict(progress=False, evaluate=False, log=None, threads=1)
+QUIET = dict(progress=False, evaluate=False, threads=1)
 
 
 def weights(run):

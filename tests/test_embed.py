@@ -12,14 +12,8 @@ from sklearn.preprocessing import MinMaxScaler
 
 from aekit.cli import main
 from aekit.errors import AekitError, NotFittedError
-from aekit.tasks.embed import (
-    AutoencoderTransformer,
-    compare_with_pca,
-    evaluate_codes,
-    infer_image_shape,
-    read_codes,
-    write_codes,
-)
+from aekit.runs.codes import read_codes, write_codes
+from aekit.tasks.embed import AutoencoderTransformer, compare_with_pca, evaluate_codes, infer_image_shape
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import torch
 
 from aekit.data import ImageSet
 from aekit.data.preprocess import Preprocessing
-from aekit.io import Model
+from aekit.model import Model
 from aekit.models import build_model
 from aekit.presets import build_run_config
 from aekit.tasks.evaluate import aggregate, evaluate_model, fit_pca, pca_reconstruct, sample_indices, to_unit

@@ -10,7 +10,7 @@ import torch
 
 from aekit.cli import main
 from aekit.data.preprocess import Preprocessing
-from aekit.io import Model, load_model, save_model
+from aekit.model import Model, load_model, save_model
 from aekit.models import build_model
 from aekit.presets import build_run_config
 

@@ -13,11 +13,12 @@ from PIL import Image
 import aekit
 from aekit.cli import main
 from aekit.errors import AekitError, NotFittedError
-from aekit.io import load_model
+from aekit.model import load_model
+from aekit.runs.pictures import interpolation_strip, manifold, traversal
 from aekit.samplers import FULL_COVARIANCE_MAX_DIM, GaussianMixtureSampler, PriorSampler
 from aekit.tasks.generate import fit_sampler, generate, get_sampler, saved_sampler
-from aekit.tasks.interpolate import interpolate, interpolate_codes, interpolation_strip
-from aekit.tasks.latent_maps import manifold, manifold_codes, project, traversal
+from aekit.tasks.interpolate import interpolate, interpolate_codes
+from aekit.tasks.latent_maps import manifold_codes, project
 from aekit.tasks.likelihood import PosteriorCollapseWarning
 
 
@@ -133,7 +134,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("gen")
     data = root / "blobs.npz"
     np.savez(data, images=images, labels=labels)
-    common = dict(dataset=str(data), epochs=3, batch_size=64, progress=False, log=None)
+    common = dict(dataset=str(data), epochs=3, batch_size=64, progress=False)
     deep = aekit.train("deep", out=root / "deep", latent_dim=3, hidden=(32,), **common)
     with warnings.catch_warnings():  # three epochs are too few to be sure the posterior is in use
         warnings.simplefilter("ignore", PosteriorCollapseWarning)

@@ -6,7 +6,7 @@ import torch
 
 from aekit.data.preprocess import Preprocessing
 from aekit.errors import AekitError
-from aekit.io import Model, load_model, save_model
+from aekit.model import Model, load_model, save_model
 from aekit.models import build_model
 from aekit.presets import build_run_config
 

@@ -8,13 +8,13 @@ import torch
 
 from aekit.data import ImageSet
 from aekit.data.preprocess import Preprocessing
-from aekit.io import Model
+from aekit.model import Model
 from aekit.models import build_model
 from aekit.objectives import build_objective
 from aekit.presets import build_run_config
+from aekit.runs.report import write_run_report
 from aekit.tasks.evaluate import evaluate_model, format_table
 from aekit.tasks.latent import code_statistics
-from aekit.tasks.report import write_run_report
 
 
 def test_code_statistics_against_a_hand_made_code():

@@ -12,7 +12,7 @@ import torch
 from aekit.config import ModelConfig, ObjectiveConfig
 from aekit.data.preprocess import Preprocessing
 from aekit.errors import AekitError
-from aekit.io import Model
+from aekit.model import Model
 from aekit.models import build_model
 from aekit.models.latents import LOGVAR_RANGE, soft_clamp
 from aekit.objectives import Objective

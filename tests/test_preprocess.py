@@ -4,7 +4,7 @@ import torch
 
 from aekit.data.preprocess import Preprocessing
 from aekit.errors import AekitError
-from aekit.io import Model
+from aekit.model import Model
 from aekit.models import build_model
 from aekit.presets import build_run_config
 

@@ -17,7 +17,7 @@ pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from aekit.data.preprocess import Preprocessing  # noqa: E402
-from aekit.io import Model  # noqa: E402
+from aekit.model import Model  # noqa: E402
 from aekit.models import build_model  # noqa: E402
 from aekit.presets import build_run_config  # noqa: E402
 from aekit.serve import Limits, create_app  # noqa: E402

@@ -21,7 +21,7 @@ httpx = pytest.importorskip("httpx")
 from aekit.cli import main  # noqa: E402
 from aekit.cli.serve import load_models  # noqa: E402
 from aekit.data.preprocess import Preprocessing  # noqa: E402
-from aekit.io import Model, save_model  # noqa: E402
+from aekit.model import Model, save_model  # noqa: E402
 from aekit.models import build_model  # noqa: E402
 from aekit.presets import build_run_config  # noqa: E402
 

@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from aekit.data.preprocess import Preprocessing  # noqa: E402
-from aekit.io import Model  # noqa: E402
+from aekit.model import Model  # noqa: E402
 from aekit.models import build_model  # noqa: E402
 from aekit.presets import build_run_config  # noqa: E402
 from aekit.serve import create_app  # noqa: E402

@@ -68,8 +68,7 @@ def test_training_on_streamed_shards_equals_in_memory_training(shards):
         else:
             batches = InMemoryBatches(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), 50, prep,
                                       shuffle=True)
-        history = fit(model, objective, batches, None, config, device=torch.device("cpu"), progress=False,
-                      log=None).history
+        history = fit(model, objective, batches, None, config, device=torch.device("cpu"), progress=False).history
         results.append((model.state_dict(), history[-1]["train/loss"]))
     (a, la), (b, lb) = results
     assert la == lb and all(torch.equal(a[k], b[k]) for k in a)

@@ -19,7 +19,7 @@ import aekit
 from aekit.errors import AekitError
 from aekit.train.callbacks import read_metrics
 
-QUIET = dict(progress=False, log=None)
+QUIET = dict(progress=False)
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
@@ -71,7 +71,7 @@ def test_resume_continues_exactly(tmp_path, preset, checkpoint_every, extra):
     aekit.train(preset, out=tmp_path / "full", **common)
     # a run that stops after 2 epochs, then is resumed to 6
     aekit.train(preset, out=tmp_path / "part", **{**common, "epochs": 2})
-    aekit.train(out=tmp_path / "part", resume=True, epochs=6, progress=False, evaluate=False, log=None)
+    aekit.train(out=tmp_path / "part", resume=True, epochs=6, progress=False, evaluate=False)
     assert same_weights(tmp_path / "full", tmp_path / "part")
     full = read_metrics(tmp_path / "full" / "metrics.jsonl")
     part = read_metrics(tmp_path / "part" / "metrics.jsonl")

@@ -17,7 +17,7 @@ from aekit.train.callbacks import read_metrics
 @pytest.mark.parametrize("preset", ["vae", "conv-vae"])
 def test_fifty_epochs_at_lr_3e_3_stay_finite(preset, tmp_path):
     model = aekit.train(preset, dataset="digits", out=tmp_path / preset, epochs=50, lr=3e-3, batch_size=32,
-                        limit=160, latent_dim=4, threads=1, progress=False, evaluate=False, log=None,
+                        limit=160, latent_dim=4, threads=1, progress=False, evaluate=False,
                         **{"objective.binarize": "dynamic", "model.channels": (8, 16)})
     history = read_metrics(tmp_path / preset / "metrics.jsonl")
     assert len(history) == 50
@@ -31,7 +31,7 @@ def test_fifty_epochs_at_lr_3e_3_stay_finite(preset, tmp_path):
 
 def test_a_vae_run_resumes_from_its_checkpoint(tmp_path):
     # run.json stores the preprocessing as JSON (lists); resuming must still recognise the data.
-    common = dict(out=tmp_path / "run", threads=1, progress=False, evaluate=False, log=None)
+    common = dict(out=tmp_path / "run", threads=1, progress=False, evaluate=False)
     aekit.train("vae", dataset="digits", epochs=1, limit=200, latent_dim=2, hidden=(16,), **common)
     aekit.train(resume=True, epochs=2, **common)
     history = read_metrics(tmp_path / "run" / "metrics.jsonl")

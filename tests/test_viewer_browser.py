@@ -31,7 +31,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 def vae_2d():
     from aekit.data.preprocess import Preprocessing
-    from aekit.io import Model
+    from aekit.model import Model
     from aekit.models import build_model
     from aekit.presets import build_run_config
 

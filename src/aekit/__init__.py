@@ -3,7 +3,8 @@
 Train them, measure them honestly, and put them to work::
 
     import aekit
-    model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
+    model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")  # a run folder
+    model = aekit.fit(images_uint8, preset="deep", latent_dim=32, epochs=20)   # in memory, nothing written
     model = aekit.load("runs/deep32")
     codes = model.encode(images_uint8)          # (N, 32)
     recon = model.reconstruct(images_uint8)     # uint8 in, uint8 out
@@ -12,11 +13,12 @@ Train them, measure them honestly, and put them to work::
 from ._version import __version__
 from .config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
 from .errors import AekitError, NotFittedError
-from .io import Model, load_model, save_model
+from .fitting import fit
+from .model import Model, load_model, save_model
 from .models import AEOutput, Autoencoder, build_model
 from .objectives import Objective, build_objective
 from .presets import PRESETS, preset_names
-from .train.run import train
+from .runs.train import train
 
 
 def load(path, *, device: str = "cpu") -> Model:
@@ -26,7 +28,7 @@ def load(path, *, device: str = "cpu") -> Model:
 
 def evaluate(run_or_model, *, dataset=None, data_dir=None, split: str = "test"):
     """Evaluate a run or model on its dataset's test split; returns the metrics dict."""
-    from .tasks.evaluate import evaluate_saved
+    from .runs.evaluate import evaluate_saved
 
     return evaluate_saved(run_or_model, dataset=dataset, data_dir=data_dir, split=split)
 
@@ -34,5 +36,5 @@ def evaluate(run_or_model, *, dataset=None, data_dir=None, split: str = "test"):
 __all__ = [
     "AEOutput", "AekitError", "Autoencoder", "DataConfig", "Model", "ModelConfig", "NotFittedError",
     "Objective", "ObjectiveConfig", "PRESETS", "RunConfig", "TrainConfig", "__version__", "build_model",
-    "build_objective", "evaluate", "load", "load_model", "preset_names", "save_model", "train",
+    "build_objective", "evaluate", "fit", "load", "load_model", "preset_names", "save_model", "train",
 ]

@@ -100,6 +100,32 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+_SECTIONS = {"model": ModelConfig, "objective": ObjectiveConfig, "train": TrainConfig, "data": DataConfig}
+
+
+def route_overrides(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Send flat keyword overrides (``latent_dim=32, epochs=5``) to the config that owns them.
+
+    Dotted keys (``"model.hidden"``) name the section explicitly.
+    """
+    routed: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+    owners: dict[str, str] = {}
+    for section, cls in _SECTIONS.items():
+        for f in cls.__dataclass_fields__:
+            owners.setdefault(f, section)
+    for key, value in overrides.items():
+        if "." in key:
+            section, field_name = key.split(".", 1)
+            if section not in _SECTIONS:
+                raise AekitError(f"unknown config section {section!r} in {key!r}; valid: {', '.join(_SECTIONS)}")
+            routed[section][field_name] = value
+        elif key in owners:
+            routed[owners[key]][key] = value
+        else:
+            raise AekitError(f"unknown option {key!r}; valid options: {', '.join(sorted(owners))}")
+    return routed
+
+
 def preset_names() -> list[str]:
     return sorted(PRESETS)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import AekitError
+from ..logs import console_logging
 from . import (
     compress,
     denoise,
@@ -55,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = os.environ.get("AEKIT_DEBUG", "") not in ("", "0")
     try:
-        return int(args.func(args) or 0)
+        with console_logging():
+            return int(args.func(args) or 0)
     except AekitError as err:
         if debug:
             raise

@@ -51,8 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_compress(args: argparse.Namespace) -> int:
     from ..codec import fit_codec_from_training_data
     from ..errors import AekitError
-    from ..io import load_model
-    from ..tasks.compress import compress_files
+    from ..model import load_model
+    from ..runs.compress import compress_files
 
     model = load_model(args.run, device=args.device)
     if args.fit_codec:
@@ -77,8 +77,8 @@ def run_compress(args: argparse.Namespace) -> int:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.compress import decompress_files
+    from ..model import load_model
+    from ..runs.compress import decompress_files
 
     model = load_model(args.run, device=args.device)
     result = decompress_files(model, args.inputs, args.out)

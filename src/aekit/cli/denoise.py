@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.denoise import denoise_files
+    from ..model import load_model
+    from ..runs.denoise import denoise_files
 
     model = load_model(args.run, device=args.device)
     result = denoise_files(model, args.inputs, args.out, noise=args.noise, reference=args.reference,

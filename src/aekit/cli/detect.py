@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.anomaly import detect_files
+    from ..model import load_model
+    from ..runs.detect import detect_files
 
     model = load_model(args.run, device=args.device)
     result = detect_files(model, args.inputs, args.out, labels=args.labels, normal_classes=args.normal_classes,

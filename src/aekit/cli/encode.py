@@ -41,9 +41,9 @@ def run_encode(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..errors import AekitError
-    from ..io import load_model
-    from ..tasks.embed import CODE_FORMATS, write_codes
-    from ..tasks.reconstruct import read_inputs
+    from ..model import load_model
+    from ..runs.codes import CODE_FORMATS, write_codes
+    from ..runs.files import read_inputs
 
     if Path(args.out).suffix.lower() not in CODE_FORMATS:
         raise AekitError(f"expected -o ending in {', '.join(CODE_FORMATS)}; got {args.out}")
@@ -59,8 +59,8 @@ def run_decode(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..data import write_image
-    from ..io import load_model
-    from ..tasks.embed import read_codes
+    from ..model import load_model
+    from ..runs.codes import read_codes
 
     model = load_model(args.run, device=args.device)
     codes, names = read_codes(args.codes, model.latent_dim)

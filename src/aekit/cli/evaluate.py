@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tasks.evaluate import evaluate_saved, format_table
+    from ..runs.evaluate import evaluate_saved
+    from ..tasks.evaluate import format_table
 
     result = evaluate_saved(args.run, dataset=args.dataset, data_dir=args.data_dir, split=args.split,
                             out=None if args.no_report else (args.out or "<run>"), device=args.device,

@@ -25,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.export import export
+    from ..model import load_model
+    from ..runs.export import export
 
     model = load_model(args.run, device="cpu")
     manifest = export(model, args.out, format=args.format, opset=args.opset, overwrite=args.overwrite)

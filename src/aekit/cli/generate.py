@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
+    from ..model import load_model
     from ..viz import save_png
 
     model = load_model(args.run, device=args.device)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"fitted a {sampler.n_components}-component mixture on {sampler.n_fit_} training codes; "
               f"saved with the model in {model.path}")
     if args.what == "samples":
-        from ..tasks.generate import sample_grid
+        from ..runs.pictures import sample_grid
 
         picture = sample_grid(model, args.n, temperature=args.temperature, sampler=args.sampler, seed=args.seed,
                               ncols=args.ncols)
@@ -64,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
 def _latent_picture(model, args: argparse.Namespace):
     import numpy as np
 
-    from ..tasks.latent_maps import manifold, traversal
+    from ..runs.pictures import manifold, traversal
 
     codes = None
     if not _is_vae(model):
         # Deterministic codes have no prior: span / sweep the codes of the test images.
-        from ..train.run import load_splits
+        from ..data import load_splits
 
         data = model.config.data if args.data_dir is None else model.config.data.with_overrides(data_dir=args.data_dir)
         splits = load_splits(data, seed=model.config.train.seed, progress=False)

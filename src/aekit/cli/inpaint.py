@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.inpaint import inpaint_files
+    from ..model import load_model
+    from ..runs.inpaint import inpaint_files
 
     model = load_model(args.run, device=args.device)
     result = inpaint_files(model, args.inputs, args.out, mask=args.mask, box=args.box, reference=args.reference,

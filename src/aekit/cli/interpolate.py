@@ -32,8 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.interpolate import METHODS, write_strip
+    from ..model import load_model
+    from ..runs.pictures import write_strip
+    from ..tasks.interpolate import METHODS
 
     model = load_model(args.run, device=args.device)
     a, b = _resolve(model, [args.a, args.b], args)
@@ -46,13 +47,13 @@ def run(args: argparse.Namespace) -> int:
 def _resolve(model, specs: list[str], args: argparse.Namespace):
     """Each spec is an integer index into the dataset split, or an image file."""
     from ..errors import AekitError
-    from ..tasks.reconstruct import read_inputs
+    from ..runs.files import read_inputs
 
     images, split = [], None
     for spec in specs:
         if spec.lstrip("-").isdigit():
             if split is None:
-                from ..train.run import load_splits
+                from ..data import load_splits
 
                 data = model.config.data
                 if args.data_dir is not None:

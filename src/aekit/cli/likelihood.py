@@ -31,10 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model, resolve_device
+    from ..data import load_splits
+    from ..model import load_model, resolve_device
     from ..tasks.evaluate import to_unit
     from ..tasks.likelihood import check_probabilistic, evaluate_likelihood, format_likelihood
-    from ..train.run import load_splits
 
     model = load_model(args.run, device=resolve_device(args.device))
     check_probabilistic(model)

@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.reconstruct import reconstruct_files
+    from ..model import load_model
+    from ..runs.files import reconstruct_files
 
     model = load_model(args.run, device=args.device)
     written = reconstruct_files(model, args.inputs, args.out)

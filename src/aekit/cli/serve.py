@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_models(specs: list[str], device: str) -> dict:
-    from ..io import load_model
+    from ..model import load_model
 
     models: dict = {}
     for spec in specs:
@@ -68,7 +68,7 @@ def build(args: argparse.Namespace):
     limits = Limits(max_body_bytes=args.max_body, max_batch=args.max_batch, timeout_s=args.timeout,
                     workers=args.workers)
     return create_app(load_models(args.runs, args.device), limits=limits, test_images=args.test_images,
-                      data_dir=args.data_dir, log=print)
+                      data_dir=args.data_dir)
 
 
 def serve(app, args: argparse.Namespace, on_start=None) -> int:

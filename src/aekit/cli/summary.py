@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import load_model
-    from ..tasks.summary import summary_dict, summary_text
+    from ..model import load_model
+    from ..models.summary import summary_dict, summary_text
 
     model = load_model(args.run)
     print(json.dumps(summary_dict(model)) if args.json else summary_text(model))

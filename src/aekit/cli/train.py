@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..presets import PRESETS
-    from ..train.run import train
+    from ..runs.train import train
 
     if args.list_presets:
         width = max(map(len, PRESETS)) + 2

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AekitError, NotFittedError
-from ..io import Model
+from ..model import Model
 from .container import ID_BYTES, Header, pack, read_header, unpack
 from .prior import CodePrior, check_step, step_key
 
@@ -61,7 +61,7 @@ def fit_codec_from_training_data(model: Model, steps: Any = (1.0,), *, data_dir:
     """Reload the model's training split (as recorded) and fit code tables on it."""
     from dataclasses import replace
 
-    from ..train.run import load_splits
+    from ..data import load_splits
 
     data = model.config.data if data_dir is None else replace(model.config.data, data_dir=data_dir)
     splits = load_splits(data, seed=model.config.train.seed, progress=progress)

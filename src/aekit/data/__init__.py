@@ -18,7 +18,7 @@ from aekit.data.builtin import resolve_data_dir
 from aekit.data.idx import read_idx, write_idx
 from aekit.data.imagefiles import read_images, write_image
 from aekit.data.imageset import ImageSet, Splits
-from aekit.data.load import load_dataset, load_split
+from aekit.data.load import default_dataset, load_dataset, load_split, load_splits
 from aekit.data.registry import BUILTINS, DatasetSpec, FileSpec, dataset_names
 
 __all__ = [
@@ -28,8 +28,10 @@ __all__ = [
     "ImageSet",
     "Splits",
     "dataset_names",
+    "default_dataset",
     "load_dataset",
     "load_split",
+    "load_splits",
     "read_idx",
     "read_images",
     "resolve_data_dir",

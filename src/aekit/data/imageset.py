@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from aekit.errors import AekitError
 
@@ -162,3 +163,8 @@ def _as_float(s: ImageSet) -> ImageSet:
     if s.images.dtype == np.float32:
         return s
     return ImageSet(s.images.astype(np.float32) / 255.0, s.labels, s.class_names, s.names)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, C) array -> contiguous (N, C, H, W) tensor of the same dtype."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from aekit.config import DataConfig
 from aekit.data.arrays import load_array_file
-from aekit.data.builtin import load_builtin
+from aekit.data.builtin import load_builtin, resolve_data_dir
 from aekit.data.convert import check_channels, parse_size, resize_images, to_channels
 from aekit.data.download import hash_file
 from aekit.data.folders import load_folder
@@ -170,3 +171,24 @@ def _load_sets(name, official, *, data_dir, download, progress, size, channels, 
         )
     info["name"] = display
     return sets, info, display
+
+
+def default_dataset(data_dir: str | os.PathLike | None) -> str:
+    """MNIST when its files are found locally, else scikit-learn's bundled digits."""
+    root = resolve_data_dir(data_dir)
+    for folder in (root / "mnist", root):
+        if (folder / "train-images-idx3-ubyte.gz").is_file() and (folder / "t10k-images-idx3-ubyte.gz").is_file():
+            return "mnist"
+    return "digits"
+
+
+def load_splits(data: DataConfig, *, seed: int, progress: bool = True) -> Splits:
+    """The splits a run's :class:`~aekit.config.DataConfig` describes (``dataset="default"`` resolved)."""
+    size = data.image_size
+    if size is not None and len(size) == 1:
+        size = (size[0], size[0])
+    name = default_dataset(data.data_dir) if data.dataset == "default" else data.dataset
+    return load_dataset(
+        name, data_dir=data.data_dir, val_fraction=data.val_fraction, test_fraction=data.test_fraction,
+        seed=seed, limit=data.limit, image_size=size, channels=data.image_channels, progress=progress,
+    )

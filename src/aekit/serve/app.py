@@ -19,6 +19,7 @@ over the time limit. A 500 means a bug.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -34,12 +35,14 @@ from fastapi.staticfiles import StaticFiles
 
 from .._version import __version__
 from ..errors import AekitError
-from ..io import Model
+from ..model import Model
 from ..objectives.corruptions import NAMES as NOISE_TYPES
 from .endpoints import ENDPOINTS, Endpoint, model_info
 from .handling import QUERY_KEYS, BodyLimit, BodyTooLarge, output_format, process, read_payload, too_large_message
 from .inputs import Limits, RequestError
 from .served import Served, latent_range, load_test_images
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 _thread_state = threading.local()
@@ -47,7 +50,7 @@ _thread_state = threading.local()
 
 # --------------------------------------------------------------------- the app
 def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None, test_images: int = 300,
-               data_dir: str | None = None, log: Callable[[str], Any] | None = None) -> FastAPI:
+               data_dir: str | None = None) -> FastAPI:
     """A FastAPI app serving ``models`` (one, or a dict name -> model; the first is the default).
 
     Args:
@@ -57,7 +60,6 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
             (loaded once here; 0 turns them off, and the viewer then offers drawing and uploads).
         data_dir: where the datasets live (default: each model's recorded ``data_dir``, then
             ``$AEKIT_DATA``).
-        log: where to say what was loaded (e.g. ``print``).
     """
     limits = limits or Limits()
     if isinstance(models, Model):
@@ -69,8 +71,7 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
         model.module.eval()
         images, labels, note = load_test_images(model, test_images, data_dir)
         served[name] = Served(name, model, images, labels, note, latent_range(model, images))
-        if log is not None:
-            log(f"serving {name!r} ({model.config.preset}, {model.preprocessing.describe_input()}); {note}")
+        log.info("serving %r (%s, %s); %s", name, model.config.preset, model.preprocessing.describe_input(), note)
     default = next(iter(served))
     limiter = anyio.CapacityLimiter(limits.workers)
     started = time.time()

@@ -21,8 +21,8 @@ import torch
 
 from ..codec.codec import Codec
 from ..errors import NotFittedError
-from ..io import Model
 from ..metrics import mse_per_sample, psnr_from_mse
+from ..model import Model
 from ..objectives.corruptions import parse_corruptions
 from ..tasks.anomaly import SCORES, AnomalyDetector, pixel_errors, resolve_score
 from ..tasks.evaluate import reconstruct_unit

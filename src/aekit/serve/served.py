@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AekitError
-from ..io import Model
+from ..model import Model
 
 
 @dataclass

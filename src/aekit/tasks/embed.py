@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..errors import AekitError, NotFittedError
-from ..io import Model, load_model
+from ..fitting import fit
+from ..model import Model, load_model
 
 TRUSTWORTHINESS_POINTS = 2000  # O(n²) memory and time: a seeded subset of the test set
 
@@ -47,15 +47,8 @@ def infer_image_shape(n_features: int, channels: int | None = None) -> tuple[int
 
 def train_on_images(preset: str, images: np.ndarray, *, out: str | os.PathLike | None = None,
                     **kwargs: Any) -> Model:
-    """Train ``preset`` on an (N, H, W, C) array through :func:`aekit.train` (quietly, no evaluation)."""
-    import aekit
-
-    with tempfile.TemporaryDirectory(prefix="aekit-fit-") as tmp:
-        data = Path(tmp) / "train.npy"
-        np.save(data, images)
-        settings = {"progress": False, "evaluate": False, "log": None, "test_fraction": 0.05, **kwargs}
-        return aekit.train(preset, dataset=str(data), out=out if out is not None else Path(tmp) / "run",
-                           **settings)
+    """Train ``preset`` on an (N, H, W, C) array in memory (:func:`aekit.fit`); saved to ``out`` if given."""
+    return fit(images, preset, save_to=out, **kwargs)
 
 
 class AutoencoderTransformer(TransformerMixin, BaseEstimator):
@@ -205,105 +198,3 @@ def compare_with_pca(model: Model, train: Any, test: Any, *, k: int = 5, seed: i
 def _unit_rows(images: np.ndarray) -> np.ndarray:
     flat = images.reshape(len(images), -1)
     return flat.astype(np.float32) / 255.0 if flat.dtype == np.uint8 else flat.astype(np.float32)
-
-
-# --------------------------------------------------------------------- files (aekit encode / decode)
-CODE_FORMATS = (".npy", ".csv", ".parquet")
-
-
-def _require_pyarrow():
-    try:
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise AekitError("writing or reading .parquet needs pyarrow: pip install pyarrow (or use .npy / .csv)") \
-            from None
-    return pq
-
-
-def write_codes(path: str | os.PathLike, codes: np.ndarray, names: Any = None, labels: Any = None) -> Path:
-    """Codes to ``.npy`` (the array only), ``.csv`` or ``.parquet`` (``name``, ``z0..``, ``label`` columns)."""
-    from ..fileio import atomic_write_bytes, atomic_write_text
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in CODE_FORMATS:
-        raise AekitError(f"expected an output ending in {', '.join(CODE_FORMATS)}; got {path.name}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    codes = np.asarray(codes, dtype=np.float32)
-    names = list(names) if names is not None else [f"image_{i:05d}" for i in range(len(codes))]
-    columns = [f"z{i}" for i in range(codes.shape[1])]
-    if suffix == ".npy":
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, codes, allow_pickle=False)
-        atomic_write_bytes(path, buf.getvalue())
-    elif suffix == ".csv":
-        head = ",".join(["name", *columns] + (["label"] if labels is not None else []))
-        lines = [head]
-        for i, row in enumerate(codes):
-            cells = [str(names[i]).replace(",", "_"), *(repr(float(v)) for v in row)]
-            if labels is not None:
-                cells.append(str(int(labels[i])))
-            lines.append(",".join(cells))
-        atomic_write_text(path, "\n".join(lines) + "\n")
-    else:
-        pq = _require_pyarrow()
-        import io
-
-        import pyarrow as pa
-
-        table = {"name": [str(n) for n in names], **{c: codes[:, i] for i, c in enumerate(columns)}}
-        if labels is not None:
-            table["label"] = np.asarray(labels, dtype=np.int64)
-        buf = io.BytesIO()
-        pq.write_table(pa.table(table), buf)
-        atomic_write_bytes(path, buf.getvalue())
-    return path
-
-
-def read_codes(path: str | os.PathLike, latent_dim: int | None = None) -> tuple[np.ndarray, list[str] | None]:
-    """Codes and names (``None`` for ``.npy``) from a file :func:`write_codes` wrote (or any such table)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AekitError(f"no such codes file: {path}")
-    suffix = path.suffix.lower()
-    names = None
-    if suffix == ".npy":
-        try:
-            codes = np.load(path, allow_pickle=False)
-        except ValueError as err:
-            raise AekitError(f"{path} is not a readable .npy array ({err})") from None
-    elif suffix == ".csv":
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if not lines:
-            raise AekitError(f"{path} is empty")
-        head = lines[0].split(",")
-        z_cols = [i for i, h in enumerate(head) if h.startswith("z") and h[1:].isdigit()]
-        if not z_cols:
-            raise AekitError(f"expected columns z0, z1, ... in {path}; got {', '.join(head[:5])}")
-        rows = [line.split(",") for line in lines[1:]]
-        try:
-            codes = np.array([[float(r[i]) for i in z_cols] for r in rows], dtype=np.float32)
-        except (ValueError, IndexError) as err:
-            raise AekitError(f"{path}: expected a number in every z column of every row ({err})") from None
-        if "name" in head:
-            names = [r[head.index("name")] for r in rows]
-    elif suffix == ".parquet":
-        pq = _require_pyarrow()
-        table = pq.read_table(path).to_pydict()
-        z_cols = sorted((c for c in table if c.startswith("z") and c[1:].isdigit()), key=lambda c: int(c[1:]))
-        if not z_cols:
-            raise AekitError(f"expected columns z0, z1, ... in {path}")
-        codes = np.array([table[c] for c in z_cols], dtype=np.float32).T
-        names = [str(n) for n in table["name"]] if "name" in table else None
-    else:
-        raise AekitError(f"expected codes in {', '.join(CODE_FORMATS)}; got {path.name}")
-    codes = np.asarray(codes, dtype=np.float32)
-    if codes.ndim == 1:
-        codes = codes[None]
-    if codes.ndim != 2 or (latent_dim is not None and codes.shape[1] != latent_dim):
-        want = f"(N, {latent_dim})" if latent_dim is not None else "(N, k)"
-        raise AekitError(f"expected codes of shape {want} in {path}; got {codes.shape}")
-    return codes, names

@@ -11,17 +11,18 @@ model saved without one raises with the command that fits it. ::
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import logging
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import AekitError, NotFittedError
-from ..io import Model
+from ..model import Model
 from ..models.latents import GaussianLatent
 from ..samplers import FITTED_KEY, GaussianMixtureSampler, PriorSampler
+
+log = logging.getLogger(__name__)
 
 SAMPLERS = ("auto", "prior", "gmm")
 
@@ -97,14 +98,13 @@ def generate(model: Model, n: int = 64, *, temperature: float = 1.0, sampler: st
     return model.decode(codes.numpy(), as_float=as_float)
 
 
-def fit_sampler_after_training(model: Model, splits: Any, log: Any = print) -> None:
+def fit_sampler_after_training(model: Model, splits: Any) -> None:
     """Called by the trainer before the final export: deterministic models get a mixture sampler."""
     if is_vae(model) or len(splits.train) < 20:
         return
     n_components = min(10, len(splits.train) // 2)
     sampler = fit_sampler(model, splits.train.images, n_components=n_components, seed=model.config.train.seed)
-    if log is not None:
-        log(f"fitted a {n_components}-component Gaussian mixture sampler on {sampler.n_fit_} training codes")
+    log.info("fitted a %d-component Gaussian mixture sampler on %d training codes", n_components, sampler.n_fit_)
 
 
 def fit_sampler_from_training_data(model: Model, *, data_dir: str | None = None, n_components: int = 10,
@@ -112,38 +112,8 @@ def fit_sampler_from_training_data(model: Model, *, data_dir: str | None = None,
     """Reload the model's training split (as recorded) and fit a mixture sampler on its codes."""
     from dataclasses import replace
 
-    from ..train.run import load_splits
+    from ..data import load_splits
 
     data = model.config.data if data_dir is None else replace(model.config.data, data_dir=data_dir)
     splits = load_splits(data, seed=model.config.train.seed, progress=progress)
     return fit_sampler(model, splits.train.images, n_components=n_components, seed=model.config.train.seed)
-
-
-def sample_grid(model: Model, n: int = 64, *, temperature: float = 1.0, sampler: str = "auto",
-                seed: int = 0, ncols: int | None = None) -> np.ndarray:
-    """A tiled picture of ``n`` samples."""
-    from ..viz import image_grid
-
-    return image_grid(generate(model, n, temperature=temperature, sampler=sampler, seed=seed), ncols=ncols)
-
-
-def write_samples(model: Model, path: str | os.PathLike, **kwargs: Any) -> Path:
-    from ..viz import save_png
-
-    return save_png(path, sample_grid(model, **kwargs))
-
-
-# --------------------------------------------------------------------- report
-def samples_section(report: Any, model: Model, result: dict[str, Any], test: Any, out_dir: Any) -> None:
-    """``EXTRA_SECTIONS`` entry: sample grids at temperature 1 and 0.7."""
-    report.heading("Samples")
-    try:
-        source = get_sampler(model)
-    except NotFittedError as err:
-        report.text(f"No samples: {err}")
-        return
-    what = ("the prior N(0, I)" if source.kind == "prior" else
-            f"a {source.n_components}-component Gaussian mixture fitted on {source.n_fit_} training codes")
-    for temperature, name in ((1.0, "samples.png"), (0.7, "samples_t07.png")):
-        path = write_samples(model, Path(out_dir) / name, n=64, temperature=temperature, ncols=16)
-        report.image(path, caption=f"64 decoded samples of {what}, temperature {temperature:g}")

@@ -16,24 +16,16 @@ Models trained with ``--noise blocks:6-14`` (random square holes, ``conv-denoisi
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..data import read_images
 from ..errors import AekitError
-from ..fileio import atomic_write_json
-from ..io import Model
 from ..metrics import psnr_from_mse
+from ..model import Model
 from ..objectives.corruptions import parse_corruption
-from ..viz import comparison_grid, save_png
-from .denoise import free_name
-from .evaluate import reconstruct_unit, to_unit
-from .reconstruct import read_inputs, write_outputs
+from .evaluate import reconstruct_unit
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -58,18 +50,7 @@ def box_mask(height: int, width: int, box: tuple[int, int, int, int] | str) -> n
     return mask
 
 
-def read_mask(path: str | os.PathLike, height: int, width: int) -> np.ndarray:
-    """A mask image (white / non-zero = missing; colour is averaged) as an (H, W) boolean array."""
-    images = read_images([path], channels=1)
-    if len(images) != 1:
-        raise AekitError(f"expected one mask image in {path}; got {len(images)}")
-    m = images.images[0, ..., 0]
-    if m.shape != (height, width):
-        raise AekitError(f"the mask {path} is {m.shape[1]}x{m.shape[0]}; expected {width}x{height} like the images")
-    return m > (127 if m.dtype == np.uint8 else 0.5)
-
-
-def _mask_tensor(mask: Any, n: int, height: int, width: int) -> torch.Tensor:
+def mask_tensor(mask: Any, n: int, height: int, width: int) -> torch.Tensor:
     m = torch.as_tensor(np.asarray(mask)).bool()
     if m.ndim == 2:
         m = m.expand(n, height, width)
@@ -111,7 +92,7 @@ def inpaint(model: Model, images: Any, mask: Any, *, iterations: int = 1) -> Any
     x_model, space = prep.to_model(images)
     x = prep.model_to_unit(x_model)
     n, _, h, w = x.shape
-    filled = inpaint_unit(model, x, _mask_tensor(mask, n, h, w), iterations=iterations)
+    filled = inpaint_unit(model, x, mask_tensor(mask, n, h, w), iterations=iterations)
     return prep.from_model(prep.batch_to_model(filled), space)
 
 
@@ -134,47 +115,5 @@ def random_block_masks(n: int, height: int, width: int, size: int | str = 10, se
     return parse_corruption(f"blocks:{size}").block_mask((n, 1, height, width), generator)
 
 
-def inpaint_files(
-    model: Model, paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *,
-    mask: str | os.PathLike | None = None, box: str | tuple[int, int, int, int] | None = None,
-    reference: Sequence[str | os.PathLike] | None = None, iterations: int = 1,
-) -> dict[str, Any]:
-    """Inpaint image files; writes ``<name>.png`` (filled), ``<name>_masked.png`` (the input with the
-    hole) and ``comparison.png`` (intact / masked / inpainted, first 16 images).
-
-    Metrics on the masked pixels compare the fill with what the inputs held there, or with the
-    ``reference`` images when given (the inputs' masked pixels may then be anything).
-    """
-    if (mask is None) == (box is None):
-        raise AekitError("give exactly one of --mask MASK.png or --box x,y,w,h")
-    images = read_inputs(model, paths)
-    h, w, _ = images.shape
-    m = read_mask(mask, h, w) if mask is not None else box_mask(h, w, box)  # type: ignore[arg-type]
-    mt = _mask_tensor(m, len(images), h, w)
-    x = to_unit(images.images)
-    clean = to_unit(read_inputs(model, reference).images) if reference else x
-    if clean.shape != x.shape:
-        raise AekitError(f"expected one reference image per input ({len(images)}); got {len(clean)}")
-    filled = inpaint_unit(model, x, mt, iterations=iterations)
-    as_images = lambda t: t.permute(0, 2, 3, 1).numpy()  # noqa: E731
-    written = write_outputs(images, as_images(filled), out_dir)
-    written += write_outputs(images, as_images(x.masked_fill(mt, 0.0)), out_dir, suffix="_masked")
-    names = images.names or tuple(f"image_{i:05d}" for i in range(len(images)))
-    picture = free_name(Path(out_dir), "comparison", {Path(p).stem for p in written})
-    save_png(picture, comparison_grid([as_images(clean[:16]), as_images(x.masked_fill(mt, 0.0)[:16]),
-                                       as_images(filled[:16])], ["intact", "masked", "inpainted"]))
-    metrics = {
-        "mask": str(mask) if mask is not None else None,
-        "box": list(parse_box(box) if isinstance(box, str) else box) if box is not None else None,
-        "iterations": iterations,
-        "reference": "reference images" if reference else "the inputs' own pixels under the mask",
-        **masked_quality(clean, filled, mt),
-        "per_image": [{"name": n, **masked_quality(clean[i:i + 1], filled[i:i + 1], mt[i:i + 1])}
-                      for i, n in enumerate(names)],
-    }
-    atomic_write_json(Path(out_dir) / "metrics.json", metrics)
-    return {"written": [str(p) for p in written], "comparison": str(picture), "metrics": metrics}
-
-
-__all__ = ["box_mask", "inpaint", "inpaint_files", "inpaint_unit", "masked_quality",
-           "mean_image_fill", "parse_box", "random_block_masks", "read_mask"]
+__all__ = ["box_mask", "inpaint", "inpaint_unit", "mask_tensor", "masked_quality",
+           "mean_image_fill", "parse_box", "random_block_masks"]

@@ -8,16 +8,13 @@ little mass; the spherical path keeps the norm near that of the end points.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import AekitError
-from ..io import Model
+from ..model import Model
 
 METHODS = ("linear", "slerp")
 
@@ -52,12 +49,12 @@ def interpolate(model: Model, image_a: Any, image_b: Any, *, steps: int = 10, me
     The images are as users have them (uint8 or [0, 1] floats, one image each). The first
     and last outputs are the reconstructions of the two inputs.
     """
-    codes = model.encode(np.stack([_one(model, image_a), _one(model, image_b)]))
+    codes = model.encode(np.stack([one_image(model, image_a), one_image(model, image_b)]))
     path = interpolate_codes(torch.as_tensor(codes[0]), torch.as_tensor(codes[1]), steps, method)
     return model.decode(path.numpy(), as_float=as_float)
 
 
-def _one(model: Model, image: Any) -> np.ndarray:
+def one_image(model: Model, image: Any) -> np.ndarray:
     a = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     c, h, w = model.input_shape
     if a.ndim == 4 and a.shape[0] == 1:
@@ -71,28 +68,6 @@ def _one(model: Model, image: Any) -> np.ndarray:
     return a
 
 
-def interpolation_strip(model: Model, image_a: Any, image_b: Any, *, steps: int = 10,
-                        methods: Sequence[str] = ("linear",)) -> np.ndarray:
-    """One row per method: input a, the decoded path, input b; labelled when several methods."""
-    from ..viz import comparison_grid
-
-    a, b = _one(model, image_a), _one(model, image_b)
-    rows, labels = [], []
-    for method in methods:
-        path = interpolate(model, a, b, steps=steps, method=method)
-        if a.dtype != np.uint8:
-            path = path.astype(np.float32) / 255.0
-        rows.append(np.concatenate([a[None], path, b[None]]).astype(a.dtype))
-        labels.append(method)
-    return comparison_grid(rows, labels if len(methods) > 1 else None)
-
-
-def write_strip(model: Model, image_a: Any, image_b: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
-    from ..viz import save_png
-
-    return save_png(path, interpolation_strip(model, image_a, image_b, **kwargs))
-
-
 # --------------------------------------------------------------------- report
 def pick_pair(test: Any) -> tuple[int, int]:
     """Two test images of different classes (the first of the two smallest labels), else 0 and 1."""
@@ -101,15 +76,3 @@ def pick_pair(test: Any) -> tuple[int, int]:
         first, second = np.unique(labels)[:2]
         return int(np.flatnonzero(labels == first)[0]), int(np.flatnonzero(labels == second)[0])
     return 0, min(1, len(test) - 1)
-
-
-def interpolation_section(report: Any, model: Model, result: dict[str, Any], test: Any, out_dir: Any) -> None:
-    """``EXTRA_SECTIONS`` entry: linear and spherical interpolation between two test images."""
-    if len(test) < 2:
-        return
-    i, j = pick_pair(test)
-    path = write_strip(model, test.images[i], test.images[j], Path(out_dir) / "interpolation.png", steps=10,
-                       methods=METHODS)
-    report.heading("Interpolation")
-    report.image(path, caption=f"test images {i} and {j} at the ends; between them 10 decoded codes on the "
-                               "straight line (linear) and on the great circle (slerp) between their codes")

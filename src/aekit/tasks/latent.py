@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,57 +80,3 @@ def latent_summary_line(stats: dict[str, Any]) -> str:
     """One line for ``aekit eval``: mean |z|, activation rate, dead units."""
     return (f"code: mean |z| {stats['mean_abs_activation']:.4g}, mean activation rate "
             f"{stats['mean_activation_rate']:.3f}, dead units {stats['dead_units']} of {stats['code_size']}")
-
-
-def plot_code_histogram(stats: dict[str, Any], path: str | Path) -> Path:
-    """Histogram of every code value (log count axis), from the stored counts."""
-    from ..viz.curves import _new_figure, _save
-
-    fig = _new_figure(5.0, 3.2)
-    ax = fig.subplots()
-    counts = np.asarray(stats["histogram"]["counts"], dtype=float)
-    ax.stairs(counts, stats["histogram"]["edges"], fill=True, color="#4c72b0")
-    if counts.max() > 0:
-        ax.set_yscale("log")
-    ax.set_xlabel("code value z")
-    ax.set_ylabel("count (images x units)")
-    ax.set_title(f"code values, {stats['n']} test images x {stats['code_size']} units")
-    return _save(fig, path, 110)
-
-
-def plot_unit_rates(stats: dict[str, Any], path: str | Path) -> Path:
-    """Activation rate of each unit (in unit order; sorted when there are more than 128)."""
-    from ..viz.curves import _new_figure, _save
-
-    rate = np.asarray(stats["per_unit"]["activation_rate"])
-    many = rate.size > 128
-    fig = _new_figure(max(5.0, min(10.0, 0.12 * rate.size + 2)) if not many else 6.0, 3.0)
-    ax = fig.subplots()
-    values = np.sort(rate)[::-1] if many else rate
-    ax.bar(np.arange(rate.size), values, width=1.0 if many else 0.8, color="#dd8452")
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("unit (sorted by rate)" if many else "unit")
-    ax.set_ylabel("share of images active")
-    ax.set_title(f"per-unit activation rate (|z| > {stats['threshold']:.3g})")
-    return _save(fig, path, 110)
-
-
-def latent_section(report: Any, model: Any, result: dict[str, Any], test: Any, out_dir: str | Path) -> None:
-    """``EXTRA_SECTIONS`` hook: the code histogram, per-unit rates and a table in the report."""
-    stats = result.get("latent")
-    if not stats:
-        return
-    out_dir = Path(out_dir)
-    report.heading("Latent code")
-    report.table({
-        "code size": stats["code_size"],
-        "mean |z|": stats["mean_abs_activation"],
-        "mean z": stats["mean_activation"],
-        "mean activation rate": stats["mean_activation_rate"],
-        "dead units": stats["dead_units"],
-        "active threshold |z| >": stats["threshold"],
-    }, caption="on the test set; a unit is active on an image when |z| exceeds 1% of the largest |z|")
-    report.image(plot_code_histogram(stats, out_dir / "code_histogram.png"), caption="code values",
-                 pixelated=False)
-    report.image(plot_unit_rates(stats, out_dir / "unit_activation.png"),
-                 caption="activation rate per unit; dead units have rate 0 or never change", pixelated=False)

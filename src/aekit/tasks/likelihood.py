@@ -28,7 +28,7 @@ import torch
 
 from ..config import ObjectiveConfig
 from ..errors import AekitError
-from ..io import Model
+from ..model import Model
 from ..models import AEOutput, Autoencoder
 from ..models.latents import GaussianLatent, standard_normal_log_prob
 from ..objectives.reconstruction import reconstruction_term, static_uniforms
@@ -252,29 +252,3 @@ def likelihood_evaluation(model: Model, test: Any, x_unit: torch.Tensor, result:
     if not is_probabilistic(model.module) or model.config.objective.reconstruction == "mse":
         return
     result["likelihood"] = evaluate_likelihood(model, x_unit, k=REPORT_K, limit=REPORT_LIMIT, warn=True)
-
-
-def likelihood_section(report: Any, model: Model, result: dict[str, Any], test: Any, out_dir: Any) -> None:
-    """``EXTRA_SECTIONS`` entry: the likelihood table, KL per dimension and any collapse warning."""
-    lk = result.get("likelihood")
-    if not lk:
-        return
-    from pathlib import Path
-
-    from ..viz.latents import plot_kl_per_dim
-
-    report.heading("Likelihood")
-    row = {"ELBO": lk["elbo"], "−log p(x|z)": lk["recon"], "KL": lk["kl"]}
-    if "nll" in lk:
-        row[f"NLL (K={lk['nll_k']}, {lk['nll_n']} images)"] = lk["nll"]
-    row["active units"] = f"{lk['active_units']} / {lk['latent_dim']}"
-    report.table([row], caption="nats per image on the test set"
-                 + (" (binarised once with a fixed seed)" if lk["binarized"] != "none" else "")
-                 + f"; {lk['likelihood']} likelihood; NLL by importance sampling (Burda et al. 2016)")
-    if lk["collapse"]:
-        report.text(f"**Warning:** {lk['collapse']}")
-    path = Path(out_dir) / "kl_per_dim.png"
-    plot_kl_per_dim(lk["kl_per_dim"], path, threshold=ACTIVE_KL_HINT, title="KL per latent dimension")
-    report.image(path, caption="mean KL(q(z_u|x) ‖ N(0,1)) of each latent dimension over the test set, largest "
-                               f"first (grey: below {ACTIVE_KL_HINT} nats); {lk['active_units']} of "
-                               f"{lk['latent_dim']} dimensions are active", pixelated=False)

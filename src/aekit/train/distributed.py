@@ -24,6 +24,7 @@ Checkpoints carry every rank's noise-generator state, so a resumed run continues
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -40,6 +41,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import AekitError
+from ..logs import console_level, console_logging
 
 
 @dataclass(frozen=True)
@@ -177,13 +179,14 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, size: int, port: int, backend: str, target: Callable[..., Any], kwargs: dict[str, Any],
-            error_dir: str) -> None:
+            error_dir: str, log_level: int | None = None) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(size),
                       LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(size))
     code = 0
     try:
         dist.init_process_group(backend, rank=rank, world_size=size)
-        target(**kwargs)
+        with console_logging(log_level) if log_level is not None else contextlib.nullcontext():
+            target(**kwargs)
     except AekitError as err:
         Path(error_dir, f"rank{rank}").write_text(str(err))
         code = 2
@@ -223,7 +226,8 @@ def launch(nproc: int, target: Callable[..., Any], kwargs: dict[str, Any], *, de
     ctx = multiprocessing.get_context("spawn")
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="aekit-ddp-") as error_dir:
-        procs = [ctx.Process(target=_worker, args=(r, nproc, port, backend, target, kwargs, error_dir), daemon=False)
+        procs = [ctx.Process(target=_worker, args=(r, nproc, port, backend, target, kwargs, error_dir, console_level()),
+                             daemon=False)
                  for r in range(nproc)]
         for p in procs:
             p.start()

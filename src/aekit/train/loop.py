@@ -9,6 +9,7 @@ replays exactly what the uninterrupted run would have done.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,12 @@ from ..errors import AekitError
 from . import distributed, speed
 from .callbacks import Callback, EpochProgress
 from .checkpoint import LoadedCheckpoint, TrainState
+
+logger = logging.getLogger(__name__)
+
+
+def _silent(*_args: Any) -> None:
+    pass
 
 
 class InMemoryBatches:
@@ -304,7 +311,7 @@ def fit(
     model: torch.nn.Module, objective: Any, train: InMemoryBatches, val: InMemoryBatches | None,
     config: TrainConfig, *, device: torch.device, resume_from: LoadedCheckpoint | None = None,
     save_checkpoint: Callable[..., None] | None = None, on_best: Callable[[dict], None] | None = None,
-    callbacks: tuple[Callback, ...] = (), progress: bool = True, log: Callable[[str], None] | None = print,
+    callbacks: tuple[Callback, ...] = (), progress: bool = True,
 ) -> FitResult:
     """Train for ``config.epochs`` with validation, early stopping, keep-best and checkpoints.
 
@@ -321,15 +328,14 @@ def fit(
         on_best: called with the best weights whenever validation improves (exports the model).
         callbacks: receive each epoch's metrics record.
         progress: show a progress bar per epoch.
-        log: one line per epoch (``None`` for silence).
     """
     world = distributed.current_world()
     if not world.is_main:  # rank 0 alone logs, exports and reports
-        on_best, callbacks, progress, log = None, (), False, None
+        on_best, callbacks, progress = None, (), False
+    say = logger.info if world.is_main else _silent  # one line per epoch, from rank 0
     settings = speed.resolve(config, model, device, objective)
     speed.apply_layout(model, settings)  # before the optimizer, whose state follows each weight's layout
-    if log is not None:
-        log(f"speed: {settings.describe()}")
+    say("speed: %s", settings.describe())
     optimizer = make_optimizer(model.parameters(), config)
     scheduler, scheduler_mode = make_scheduler(optimizer, config, len(train))
     # Each rank draws its own noise; rank 0's stream is the single-process one.
@@ -426,16 +432,12 @@ def fit(
         if improved and on_best is not None:
             on_best(best_state)
         checkpoint()
-        if log is not None:
-            val_text = f"  val {val_terms['loss']:.5f}" if val_terms else ""
-            log(
-                f"epoch {epoch + 1}/{config.epochs}  train {train_terms['loss']:.5f}{val_text}"
-                f"{'  *best' if improved else ''}  {train_seconds:.1f}s  "
-                f"{record['samples_per_s']:,.0f} samples/s"
-            )
-        if state.stopped_early and log is not None:
-            log(f"early stopping: no better validation loss for {config.early_stopping} epochs "
-                f"(best {state.best_val:.5f} at epoch {state.best_epoch})")
+        val_text = f"  val {val_terms['loss']:.5f}" if val_terms else ""
+        say("epoch %d/%d  train %.5f%s%s  %.1fs  %s samples/s", epoch + 1, config.epochs, train_terms["loss"],
+            val_text, "  *best" if improved else "", train_seconds, f"{record['samples_per_s']:,.0f}")
+        if state.stopped_early:
+            say("early stopping: no better validation loss for %d epochs (best %.5f at epoch %d)",
+                config.early_stopping, state.best_val, state.best_epoch)
     for cb in callbacks:
         cb.on_train_end()
     return FitResult(history=history, state=state, best_state=best_state)

@@ -40,3 +40,36 @@ def plot_kl_per_dim(kl: Any, path: str | os.PathLike[str], *, threshold: float |
     if title:
         ax.set_title(title)
     return _save(fig, path, dpi)
+
+
+def plot_code_histogram(stats: dict[str, Any], path: str | Path) -> Path:
+    """Histogram of every code value (log count axis), from the stored counts."""
+    from ..viz.curves import _new_figure, _save
+
+    fig = _new_figure(5.0, 3.2)
+    ax = fig.subplots()
+    counts = np.asarray(stats["histogram"]["counts"], dtype=float)
+    ax.stairs(counts, stats["histogram"]["edges"], fill=True, color="#4c72b0")
+    if counts.max() > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("code value z")
+    ax.set_ylabel("count (images x units)")
+    ax.set_title(f"code values, {stats['n']} test images x {stats['code_size']} units")
+    return _save(fig, path, 110)
+
+
+def plot_unit_rates(stats: dict[str, Any], path: str | Path) -> Path:
+    """Activation rate of each unit (in unit order; sorted when there are more than 128)."""
+    from ..viz.curves import _new_figure, _save
+
+    rate = np.asarray(stats["per_unit"]["activation_rate"])
+    many = rate.size > 128
+    fig = _new_figure(max(5.0, min(10.0, 0.12 * rate.size + 2)) if not many else 6.0, 3.0)
+    ax = fig.subplots()
+    values = np.sort(rate)[::-1] if many else rate
+    ax.bar(np.arange(rate.size), values, width=1.0 if many else 0.8, color="#dd8452")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("unit (sorted by rate)" if many else "unit")
+    ax.set_ylabel("share of images active")
+    ax.set_title(f"per-unit activation rate (|z| > {stats['threshold']:.3g})")
+    return _save(fig, path, 110)

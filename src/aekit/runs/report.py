@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 
 from ..data.imageset import ImageSet
-from ..io import Model
+from ..model import Model
+from ..models.summary import summary_text
+from ..tasks.evaluate import pca_reconstruct, sample_indices, size_ratio_text, to_unit
 from ..viz import Report, comparison_grid, plot_history, save_png
-from .evaluate import size_ratio_text
-from .latent import latent_section
-from .summary import summary_text
+from .sections import interpolation_section, latent_map_section, latent_section, likelihood_section, samples_section
 
-# Further report sections: functions ``(report, model, result, test, out_dir) -> None``, called
-# after the reconstructions, in order (latent diagnostics, samples, manifolds, ...).
-EXTRA_SECTIONS: list = [latent_section]
+# The sections after the reconstructions, in order: functions ``(report, model, result, test,
+# out_dir) -> None`` (see :mod:`aekit.runs.sections`).
+SECTIONS = (latent_section, likelihood_section, samples_section, interpolation_section, latent_map_section)
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -26,16 +26,12 @@ def _fmt_seconds(seconds: float) -> str:
 
 def reconstruction_picture(model: Model, test: ImageSet, result: dict[str, Any], n: int = 16) -> np.ndarray:
     """Rows: original, model reconstruction, PCA reconstruction (when fitted) of fixed test images."""
-    from .evaluate import sample_indices
-
     idx = sample_indices(test, n)
     originals = test.images[idx]
     rows = [originals, model.reconstruct(originals)]
     labels = ["input", f"{model.config.preset} k={model.latent_dim}"]
     pca = result.get("_pca")
     if pca is not None:
-        from .evaluate import pca_reconstruct, to_unit
-
         x = to_unit(originals)
         rows.append(pca_reconstruct(pca, x).permute(0, 2, 3, 1).numpy())
         labels.append(f"PCA-{result['pca']['n_components']}")
@@ -81,7 +77,7 @@ def write_run_report(out: Path, model: Model, result: dict[str, Any], test: Imag
     save_png(out / "reconstructions.png", reconstruction_picture(model, test, result))
     report.image(out / "reconstructions.png", caption="fixed test images (one per class first)")
 
-    for section in EXTRA_SECTIONS:
+    for section in SECTIONS:
         section(report, model, result, test, out)
 
     if result.get("per_class"):
@@ -95,11 +91,3 @@ def write_run_report(out: Path, model: Model, result: dict[str, Any], test: Imag
     report.text("Conventions: " + "; ".join(f"{k}: {v}" for k, v in result["conventions"].items()))
     return report.write(out / "report.html")
 
-
-# Built-in sections, registered last.
-from .generate import samples_section  # noqa: E402
-from .interpolate import interpolation_section  # noqa: E402
-from .latent_maps import latent_section  # noqa: E402
-from .likelihood import likelihood_section  # noqa: E402
-
-EXTRA_SECTIONS.extend([likelihood_section, samples_section, interpolation_section, latent_section])

@@ -41,7 +41,7 @@ from torch import nn
 from .._version import __version__
 from ..errors import AekitError
 from ..fileio import atomic_write_bytes, atomic_write_json, replace_dir
-from ..io import Model
+from ..model import Model
 from ..models.latents import GaussianLatent
 
 FORMATS = ("onnx",)

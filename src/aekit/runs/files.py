@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data import ImageSet, read_images, write_image
 from ..errors import AekitError
-from ..io import Model
+from ..model import Model
 
 
 def read_inputs(model: Model, paths: Sequence[str | os.PathLike]) -> ImageSet:
@@ -53,3 +53,11 @@ def reconstruct_files(model: Model, paths: Sequence[str | os.PathLike], out_dir:
     """Reconstruct every input image and write the results as PNGs into ``out_dir``."""
     images = read_inputs(model, paths)
     return write_outputs(images, model.reconstruct(images.images), out_dir)
+
+
+def free_name(folder: Path, stem: str, taken: set[str]) -> Path:
+    """``folder/stem.png``, numbered if an output already uses that name."""
+    name, n = stem, 1
+    while name in taken:
+        name, n = f"{stem}_{n}", n + 1
+    return folder / f"{name}.png"

@@ -1,4 +1,8 @@
-"""``aekit summary``: layers, output shapes, parameter counts and the compression factor."""
+"""``aekit summary``: layers, output shapes, parameter counts and the compression factor.
+
+Works on anything with ``module``, ``config`` (a RunConfig) and ``input_shape``: an
+:class:`aekit.Model`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ from typing import Any
 
 import torch
 
-from ..io import Model
-from ..models import count_parameters, layer_table, resolved_hidden
+from .autoencoder import resolved_hidden
+from .blocks import count_parameters, layer_table
 
 
-def summary_dict(model: Model) -> dict[str, Any]:
+def summary_dict(model: Any) -> dict[str, Any]:
     cfg = model.config.model
     module = model.module
     example = torch.zeros(1, *model.input_shape, device=model.device)
@@ -44,7 +48,7 @@ def summary_dict(model: Model) -> dict[str, Any]:
     return info
 
 
-def summary_text(model: Model) -> str:
+def summary_text(model: Any) -> str:
     cfg = model.config.model
     info = summary_dict(model)
     c, h, w = info["input_shape"]

@@ -13,8 +13,8 @@ from ..codec import SUFFIX, Codec, read_step
 from ..data import write_image
 from ..errors import AekitError
 from ..fileio import atomic_write_bytes
-from ..io import Model
-from .reconstruct import read_inputs
+from ..model import Model
+from .files import read_inputs
 
 
 def compress_files(model: Model, paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
