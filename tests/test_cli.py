@@ -139,3 +139,13 @@ def test_unknown_options_are_errors(tmp_path, capsys):
     fails(capsys, ["train", "--preset", "nope", "--dataset", "digits"], "valid presets")
     fails(capsys, ["train", "--dataset", "digits", "--activation", "swish", "--out", str(tmp_path / "r")],
           "expected one of")
+
+
+def test_metrics_bad_input_is_a_user_error_not_an_internal_error(tmp_path, capsys):
+    # SSIM needs images of at least 3x3 px; on a 2x2-px run, eval used to end in "internal error: ValueError".
+    np.save(tmp_path / "tiny.npy", np.random.default_rng(0).integers(0, 256, (60, 2, 2), dtype=np.uint8))
+    run = tmp_path / "r"
+    assert main(["train", "--preset", "deep", "--dataset", str(tmp_path / "tiny.npy"), "--latent", "2",
+                 "--epochs", "1", "--out", str(run), "--no-progress", "--no-eval"]) == 0
+    err = fails(capsys, ["eval", str(run)], "ssim: expected images at least 3x3 px, got 2x2")
+    assert "internal error" not in err

@@ -134,6 +134,38 @@ def test_checksum_mismatch_deletes_the_download(server, tmp_path):
     assert list(folder.iterdir()) == []
 
 
+def test_corrupt_file_on_a_mirror_fails_pooch_md5_then_next_mirror_serves(server, tmp_path, monkeypatch):
+    specs = publish(server.root)
+    (server.root / "bad").mkdir()
+    for name in NAMES.values():  # same size, different bytes: only pooch's MD5 check can tell
+        data = bytearray((server.root / name).read_bytes())
+        data[-1] ^= 0xFF
+        (server.root / "bad" / name).write_bytes(bytes(data))
+    served = hashlib.md5((server.root / "bad" / NAMES["train_images"]).read_bytes()).hexdigest()
+    point_mnist_at(monkeypatch, specs, server.url + "bad/")
+    data_dir = tmp_path / "data"
+    with pytest.raises(AekitError) as err:
+        load_dataset("mnist", data_dir=data_dir, progress=False)
+    msg = str(err.value)
+    assert f"{server.url}bad/{NAMES['train_images']}: checksum mismatch" in msg
+    assert specs["train_images"].md5 in msg and served in msg
+    assert "What to do" in msg and "--data-dir" in msg
+    assert list((data_dir / "mnist").iterdir()) == []  # nothing under the real name, no temp file
+    point_mnist_at(monkeypatch, specs, server.url + "bad/", server.url)
+    assert len(load_dataset("mnist", data_dir=data_dir, progress=False).test) == 6
+    assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == sorted(NAMES.values())
+
+
+def test_wrong_size_is_rejected_before_the_md5_and_quietly(server, tmp_path, capfd):
+    specs = publish(server.root)
+    size = specs["test_labels"].size
+    big = dataclasses.replace(specs["test_labels"], size=size + 1)
+    with pytest.raises(AekitError, match=f"size mismatch: expected {size + 1} bytes, got {size};"):
+        ensure_file("mnist", [big], [tmp_path / "dl"], [server.url], progress=False, timeout=5)
+    assert list((tmp_path / "dl").iterdir()) == []
+    assert capfd.readouterr().err == ""  # progress=False silences pooch's "Downloading ..." line
+
+
 def test_partial_download_is_deleted(server, tmp_path):
     server.mode = "short"
     spec = FileSpec("f.gz", "0" * 32, 1000)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from aekit import metrics
+from aekit.errors import AekitError
 from aekit.metrics import (
     bce_per_sample,
     mse_per_sample,
@@ -171,6 +172,20 @@ def test_bad_input_is_a_clear_error(x, y, match):
     for fn in (mse_per_sample, bce_per_sample, ssim, ssim_map, summarize):
         with pytest.raises(ValueError, match=match):
             fn(x, y)
+
+
+def test_aekit_error_is_a_value_error():
+    assert issubclass(AekitError, ValueError)
+
+
+def test_shape_mismatch_is_an_aekit_error_naming_both_shapes():
+    x, y = torch.rand(2, 1, 8, 8), torch.rand(3, 1, 8, 8)
+    for fn in (mse_per_sample, bce_per_sample, ssim, ssim_map, summarize):
+        with pytest.raises(AekitError, match=r"expected x and x_hat of the same shape, got \(2, 1, 8, 8\) and "
+                                             r"\(3, 1, 8, 8\)"):
+            fn(x, y)
+    with pytest.raises(AekitError, match="expected images at least 3x3 px, got 2x2"):
+        ssim(torch.rand(1, 1, 2, 2), torch.rand(1, 1, 2, 2))
 
 
 def test_summarize_on_10k_images_runs_in_chunks(monkeypatch):

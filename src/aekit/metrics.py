@@ -18,6 +18,9 @@ Conventions (they change the numbers, so they are spelled out):
   use_sample_covariance=False, data_range=...)``. Images smaller than 11 px (scikit-learn's 8x8
   digits) use the largest odd window that fits, with sigma scaled by ``win / 11``; see
   :func:`ssim_window`.
+
+Bad input (wrong rank, shape or dtype, a negative MSE, images under 3x3 px for SSIM) raises
+:class:`~aekit.errors.AekitError`, a ``ValueError`` that the CLI and server report as the user's.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .errors import AekitError
 
 __all__ = [
     "bce_per_sample",
@@ -46,23 +51,23 @@ _K2 = 0.03
 
 
 def _check_pair(x: Tensor, x_hat: Tensor, name: str) -> None:
-    """Raise a ValueError unless ``x`` and ``x_hat`` are same-shaped float (N, C, H, W) tensors."""
+    """Raise an AekitError unless ``x`` and ``x_hat`` are same-shaped float (N, C, H, W) tensors."""
     for label, t in (("x", x), ("x_hat", x_hat)):
         if not isinstance(t, Tensor):
-            raise ValueError(
+            raise AekitError(
                 f"{name}: expected {label} to be a torch.Tensor, got {type(t).__name__}"
             )
         if t.ndim != 4:
-            raise ValueError(
+            raise AekitError(
                 f"{name}: expected {label} of shape (N, C, H, W), got shape {tuple(t.shape)}"
             )
         if not t.is_floating_point():
-            raise ValueError(
+            raise AekitError(
                 f"{name}: expected a floating-point {label} scaled to [0, data_range], "
                 f"got dtype {t.dtype}"
             )
     if x.shape != x_hat.shape:
-        raise ValueError(
+        raise AekitError(
             f"{name}: expected x and x_hat of the same shape, "
             f"got {tuple(x.shape)} and {tuple(x_hat.shape)}"
         )
@@ -105,7 +110,7 @@ def bce_per_sample(x: Tensor, x_hat: Tensor, eps: float = 1e-7) -> Tensor:
     """
     _check_pair(x, x_hat, "bce_per_sample")
     if not 0.0 < eps < 0.5:
-        raise ValueError(f"bce_per_sample: expected 0 < eps < 0.5, got {eps}")
+        raise AekitError(f"bce_per_sample: expected 0 < eps < 0.5, got {eps}")
     p = x_hat.clamp(eps, 1.0 - eps)
     bce = -(x * torch.log(p) + (1.0 - x) * torch.log1p(-p))
     return bce.flatten(1).mean(dim=1)
@@ -122,15 +127,15 @@ def psnr_from_mse(mse: float | Tensor, data_range: float = 1.0) -> float | Tenso
         A float for a number, a tensor of the same shape for a tensor. ``mse == 0`` gives ``inf``.
     """
     if data_range <= 0:
-        raise ValueError(f"psnr_from_mse: expected data_range > 0, got {data_range}")
+        raise AekitError(f"psnr_from_mse: expected data_range > 0, got {data_range}")
     if isinstance(mse, Tensor):
         if (mse < 0).any():
-            raise ValueError("psnr_from_mse: expected mse >= 0, got a negative value")
+            raise AekitError("psnr_from_mse: expected mse >= 0, got a negative value")
         # Division by zero gives +inf in torch, and log10(inf) = inf: exactly what we want.
         return 10.0 * torch.log10(data_range**2 / mse)
     mse = float(mse)
     if mse < 0:
-        raise ValueError(f"psnr_from_mse: expected mse >= 0, got {mse}")
+        raise AekitError(f"psnr_from_mse: expected mse >= 0, got {mse}")
     if mse == 0.0:
         return math.inf
     return 10.0 * math.log10(data_range**2 / mse)
@@ -154,7 +159,7 @@ def ssim_window(height: int, width: int) -> tuple[int, float]:
     """
     side = min(height, width)
     if side < 3:
-        raise ValueError(f"ssim: expected images at least 3x3 px, got {height}x{width}")
+        raise AekitError(f"ssim: expected images at least 3x3 px, got {height}x{width}")
     if side >= _WIN:
         return _WIN, _SIGMA
     win = side if side % 2 == 1 else side - 1
@@ -171,7 +176,7 @@ def _gaussian_1d(win: int, sigma: float, dtype: torch.dtype, device: torch.devic
 def _ssim_terms(x: Tensor, x_hat: Tensor, data_range: float, pad_same: bool) -> Tensor:
     """Local SSIM map, (N, C, H', W'): 'valid' size, or 'same' with symmetric padding."""
     if data_range <= 0:
-        raise ValueError(f"ssim: expected data_range > 0, got {data_range}")
+        raise AekitError(f"ssim: expected data_range > 0, got {data_range}")
     n, c, h, w = x.shape
     win, sigma = ssim_window(h, w)
     dtype = _working_dtype(x)
@@ -268,10 +273,10 @@ def summarize(
     """
     _check_pair(x, x_hat, "summarize")
     if chunk_size < 1:
-        raise ValueError(f"summarize: expected chunk_size >= 1, got {chunk_size}")
+        raise AekitError(f"summarize: expected chunk_size >= 1, got {chunk_size}")
     n = x.shape[0]
     if n == 0:
-        raise ValueError("summarize: expected at least one image, got an empty batch")
+        raise AekitError("summarize: expected at least one image, got an empty batch")
     # Sums in float64 so 10k float32 per-sample values add up without drift.
     totals = dict.fromkeys(("mse", "bce", "psnr_img", "ssim"), 0.0)
     for start in range(0, n, chunk_size):

@@ -1,9 +1,11 @@
-"""Find a dataset file on disk, or download it, and verify its size and MD5.
+"""Find a dataset file on disk, or download it with pooch, and verify its size and MD5.
 
-A download goes to a temp file in the target folder and is renamed into place only after its size
-and MD5 match the registry, so a crash, a timeout or a wrong file never leaves a half-written file
-under the real name. When nothing works, the one error says which file is missing, where aekit
-looked, which URLs it tried and why each failed, and what to do.
+Downloads go through :func:`pooch.retrieve`, which streams to a temp file in the target folder and
+renames it into place only after its MD5 matches the registry (``known_hash="md5:..."``); aekit's
+downloader checks the size first. So a crash, a timeout or a wrong file never leaves a
+half-written file under the real name. aekit adds the mirror fallback, offline mode and one error
+when nothing works: which file is missing, where aekit looked, which URLs it tried and why each
+failed, and what to do.
 
 Environment:
     ``AEKIT_OFFLINE=1`` skips every download attempt.
@@ -14,12 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import socket
-import tempfile
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from aekit.data.registry import FileSpec
@@ -149,85 +150,108 @@ def _try_download(
     spec: FileSpec, folder: Path, urls: Sequence[str], timeout: float | None, progress: bool
 ) -> list[str]:
     """Download ``spec`` from the first URL that works; return one reason per failed URL."""
+    import pooch  # imported here, like requests under it: only downloads need them (~0.25 s)
+    import requests
+
     timeout = download_timeout() if timeout is None else timeout
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         return [f"cannot create the folder {folder}: {e}"]
+    known_hash = f"md5:{spec.md5}" if spec.md5 else None
+    downloader = _downloader(spec, timeout, progress)
     failures = []
-    for url in urls:
-        try:
-            _download_one(url, folder / spec.name, spec, timeout, progress)
-            return []
-        except _WriteError as e:
-            return failures + [str(e)]  # no mirror can fix an unwritable folder
-        except (_BadDownload, OSError, http.client.HTTPException, ValueError) as e:
-            failures.append(f"{url}: {_describe(e, timeout)}")
+    with _pooch_log(verbose=progress):
+        for url in urls:
+            try:
+                pooch.retrieve(url, known_hash, fname=spec.name, path=folder, downloader=downloader)
+                return []
+            except (_BadDownload, requests.RequestException) as e:  # before OSError: its subclass
+                failures.append(f"{url}: {_describe(e, timeout)}")
+            except ValueError as e:  # pooch's MD5 check; its message has both digests
+                failures.append(f"{url}: checksum mismatch: {e}")
+            except OSError as e:
+                return failures + [f"cannot write to {folder}: {e}"]  # no mirror can fix that
     return failures
 
 
-class _WriteError(Exception):
-    """The target folder is not writable."""
-
-
 class _BadDownload(Exception):
-    """The server sent fewer bytes than announced, or bytes with the wrong checksum."""
+    """The server sent a file of the wrong size."""
 
 
-def _download_one(url: str, dest: Path, spec: FileSpec, timeout: float, progress: bool) -> None:
-    from tqdm.auto import tqdm  # imported here: only downloads need it
+def _downloader(spec: FileSpec, timeout: float, progress: bool) -> Callable[[str, str, object], None]:
+    """pooch's HTTP downloader, then a size check and an fsync before pooch hashes and renames."""
+    import pooch
 
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    except OSError as e:
-        raise _WriteError(f"cannot write to {dest.parent}: {e}") from e
-    tmp = Path(tmp_name)
-    try:
-        md5, size = hashlib.md5(usedforsecurity=False), 0
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as resp:
-            announced = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=spec.size or announced, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=dest.name, disable=not progress, leave=False) as bar:
-                while chunk := resp.read(_CHUNK):
-                    f.write(chunk)
-                    md5.update(chunk)
-                    size += len(chunk)
-                    bar.update(len(chunk))
-            f.flush()
-            os.fsync(f.fileno())
-        if announced is not None and size < announced:
-            # read(amt) returns b"" on an early close instead of raising IncompleteRead.
+    fetch = pooch.HTTPDownloader(timeout=timeout, progressbar=progress, chunk_size=_CHUNK)
+
+    def download(url: str, output_file: str, pup: object) -> None:
+        fetch(url, output_file, pup)
+        with open(output_file, "rb+") as f:
+            os.fsync(f.fileno())  # the rename must not land before the bytes do
+            size = os.fstat(f.fileno()).st_size
+        if spec.size is not None and size != spec.size:
             raise _BadDownload(
-                f"connection closed early: got {size} of {announced} bytes; the partial "
-                "download was deleted"
+                f"size mismatch: expected {spec.size} bytes, got {size}; the download was deleted"
             )
-        digest = md5.hexdigest()
-        if (spec.size is not None and size != spec.size) or (spec.md5 and digest != spec.md5):
-            raise _BadDownload(
-                f"checksum mismatch: expected md5 {spec.md5} ({spec.size} bytes), got md5 "
-                f"{digest} ({size} bytes); the download was deleted"
-            )
-        os.replace(tmp, dest)
+
+    return download
+
+
+@contextmanager
+def _pooch_log(verbose: bool) -> Iterator[None]:
+    """Keep pooch's "Downloading data from ..." line when progress is shown, else drop it."""
+    import pooch
+
+    if verbose:
+        yield
+        return
+    logger = pooch.get_logger()
+
+    def warnings_only(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+    # A filter, not setLevel: pooch's logger lives outside logging's manager, so setLevel
+    # does not clear the level cache it already filled.
+    logger.addFilter(warnings_only)
+    try:
+        yield
     finally:
-        tmp.unlink(missing_ok=True)  # a no-op after a successful os.replace
+        logger.removeFilter(warnings_only)
 
 
 def _describe(e: BaseException, timeout: float) -> str:
-    """A one-line reason for a failed download."""
+    """A one-line reason for a failed download, from the most telling error in ``e``'s chain."""
+    import requests
+
     if isinstance(e, _BadDownload):
         return str(e)
-    if isinstance(e, urllib.error.HTTPError):
-        return f"HTTP {e.code} {e.reason}"
-    if isinstance(e, urllib.error.URLError):
-        if not isinstance(e.reason, BaseException):
-            return str(e.reason)
-        e = e.reason  # describe the socket error underneath (refused, timeout, DNS)
-    if isinstance(e, socket.gaierror):
-        return f"cannot resolve the host ({e.strerror}): this machine looks offline"
-    if isinstance(e, ConnectionRefusedError):
-        return "connection refused: the server is unreachable (offline, or a wrong URL)"
-    if isinstance(e, TimeoutError):
-        return f"timed out after {timeout:g} s (AEKIT_DOWNLOAD_TIMEOUT); the server stalled"
-    if isinstance(e, http.client.IncompleteRead):
-        return f"connection closed early after {len(e.partial)} bytes; the download was deleted"
+    if isinstance(e, requests.HTTPError) and e.response is not None:
+        return f"HTTP {e.response.status_code} {e.response.reason}"
+    # requests wraps urllib3 errors, which wrap the socket error: describe the innermost one.
+    for cause in _chain(e):
+        if isinstance(cause, socket.gaierror):
+            return f"cannot resolve the host ({cause.strerror}): this machine looks offline"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused: the server is unreachable (offline, or a wrong URL)"
+        if isinstance(cause, TimeoutError):
+            return f"timed out after {timeout:g} s (AEKIT_DOWNLOAD_TIMEOUT); the server stalled"
+        if isinstance(cause, http.client.IncompleteRead):
+            # urllib3's subclass counts bytes in ``partial``; http.client's holds the bytes.
+            got = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
+            of = f" of {got + cause.expected}" if cause.expected is not None else ""
+            return f"connection closed early: got {got}{of} bytes; the partial download was deleted"
     return f"{type(e).__name__}: {e}"
+
+
+def _chain(e: BaseException) -> Iterator[BaseException]:
+    """``e`` and the errors under it: causes, contexts, urllib3's ``reason`` and exception args."""
+    todo, seen = [e], set()
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        under = (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args)
+        todo.extend(u for u in under if isinstance(u, BaseException))
