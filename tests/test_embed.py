@@ -132,3 +132,26 @@ def test_cli_encode_decode(fitted, digits, tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.zeros((2, 5), np.float32))
     assert main(["decode", str(model_dir), str(tmp_path / "bad.npy"), "-o", str(tmp_path / "dec")]) == 2
     assert "(N, 8)" in capsys.readouterr().err
+
+
+def test_vector_transformer_passes_scikit_learn_checks():
+    """On feature rows the transformer is a plain scikit-learn estimator: every common check passes."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(AutoencoderTransformer("deep", kind="vector", latent_dim=2, epochs=2), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert len(results) > 40 and failed == []
+
+
+def test_vector_transformer_on_a_table():
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(400, 2))
+    X = latent @ rng.normal(size=(2, 10)) * 50 + 1000  # 10 correlated features far from [0, 1]
+    t = AutoencoderTransformer("deep", kind="vector", latent_dim=2, epochs=40, train_kwargs={"batch_size": 32}).fit(X)
+    Z = t.transform(X)
+    assert Z.shape == (400, 2) and Z.dtype == np.float32
+    back = t.inverse_transform(Z)
+    assert back.shape == X.shape
+    assert np.mean((back - X) ** 2) < 0.2 * np.var(X, axis=0).mean()  # far better than the mean row
+    with pytest.raises(ValueError, match="features"):
+        t.transform(X[:, :9])

@@ -9,6 +9,7 @@ silently dropped, so a saved run always means exactly what it says.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("none", "cosine", "step", "plateau")
 PRECISIONS = ("auto", "fp32", "bf16")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+SAMPLE_RANKS = (1, 3)  # (D,) vectors and (C, H, W) images; see aekit.data.kinds
 
 
 def _check_choice(owner: str, name: str, value: Any, valid: tuple) -> None:
@@ -155,7 +157,8 @@ class ModelConfig(_ConfigMixin):
 
     Args:
         architecture: ``"mlp"`` (fully connected) or ``"conv"`` (convolutional stack).
-        input_shape: ``(C, H, W)`` of one input image; set from the data at training time.
+        input_shape: the shape of one sample: ``(C, H, W)`` for images, ``(D,)`` for vectors; set
+            from the data at training time.
         latent_dim: size of the code ``z``.
         hidden: MLP hidden sizes on the encoder side (the decoder mirrors them), or ``"auto"`` to
             pick them from the input and code sizes (see :func:`aekit.models.blocks.auto_hidden_sizes`).
@@ -219,8 +222,11 @@ class ModelConfig(_ConfigMixin):
         if self.bottleneck == "spatial" and self.architecture != "conv":
             raise AekitError(
                 f"model.bottleneck=spatial needs architecture=conv; got architecture={self.architecture!r}")
-        if len(self.input_shape) != 3 or any(int(s) <= 0 for s in self.input_shape):
-            raise AekitError(f"model.input_shape: expected (C, H, W) of positive ints; got {self.input_shape!r}")
+        if len(self.input_shape) not in SAMPLE_RANKS or any(int(s) <= 0 for s in self.input_shape):
+            raise AekitError(f"model.input_shape: expected (C, H, W) for images or (D,) for vectors, positive "
+                             f"ints; got {self.input_shape!r}")
+        if self.bottleneck == "spatial" and len(self.input_shape) != 3:
+            raise AekitError(f"model.bottleneck=spatial needs images (C, H, W); got input_shape {self.input_shape!r}")
         _check_positive(owner, "latent_dim", self.latent_dim)
         if isinstance(self.hidden, str):
             if self.hidden != "auto":
@@ -236,8 +242,7 @@ class ModelConfig(_ConfigMixin):
 
     @property
     def input_size(self) -> int:
-        c, h, w = self.input_shape
-        return int(c) * int(h) * int(w)
+        return math.prod(int(s) for s in self.input_shape)
 
     @property
     def code_size(self) -> int:

@@ -18,14 +18,13 @@ import numpy as np
 import torch
 
 from .config import RunConfig, auto_epochs
-from .data.imageset import images_to_tensor
+from .data.kinds import KINDS, as_samples, fit_preprocessing, infer_kind
 from .data.preprocess import Preprocessing
 from .data.splits import split_off
 from .errors import AekitError
 from .model import Model, resolve_device
 from .models import Autoencoder, build_model
 from .objectives import build_objective
-from .objectives.corruptions import model_space_range
 from .presets import build_run_config, route_overrides
 from .train import distributed
 from .train.loop import FitResult, InMemoryBatches, ShardedBatches, shard_indices
@@ -69,14 +68,14 @@ def make_batches(run: RunConfig, preprocessing: Preprocessing, train: np.ndarray
     if world.distributed:
         mine = shard_indices(len(train), size, world.rank, world.size)
         train_batches: InMemoryBatches = ShardedBatches(
-            images_to_tensor(train[mine]).to(device), len(train), size, preprocessing, shuffle=True,
+            preprocessing.to_storage(train[mine]).to(device), len(train), size, preprocessing, shuffle=True,
             seed=run.train.seed, rank=world.rank, world_size=world.size)
     else:
-        train_batches = InMemoryBatches(images_to_tensor(train).to(device), size, preprocessing, shuffle=True,
-                                        seed=run.train.seed)
+        train_batches = InMemoryBatches(preprocessing.to_storage(train).to(device), size, preprocessing,
+                                        shuffle=True, seed=run.train.seed)
     val_batches = None
     if val is not None and len(val):
-        val_batches = InMemoryBatches(images_to_tensor(val).to(device), max(size, 1024), preprocessing,
+        val_batches = InMemoryBatches(preprocessing.to_storage(val).to(device), max(size, 1024), preprocessing,
                                       shuffle=False)
     return train_batches, val_batches
 
@@ -91,44 +90,25 @@ def train_module(run: RunConfig, preprocessing: Preprocessing, train: InMemoryBa
     """
     torch.manual_seed(run.train.seed)
     module = build_model(run.model).to(device)
-    objective = build_objective(run.objective, run.model, data_range=model_space_range(preprocessing, device))
+    objective = build_objective(run.objective, run.model, data_range=preprocessing.model_range(device))
     result = fit_loop(module, objective, train, val, run.train, device=device, progress=progress, **fit_options)
     module.load_state_dict(result.best_state)
     return module.eval(), result
 
 
-def _as_images(x: Any, what: str) -> np.ndarray:
-    """Images as users have them -> (N, H, W, C) uint8 or float32 in [0, 1]."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise AekitError(f"{what}: expected images (N, H, W) or (N, H, W, C) with C = 1 or 3; got shape {x.shape}")
-    if x.dtype != np.uint8:
-        x = x.astype(np.float32)
-        if not np.isfinite(x).all():
-            raise AekitError(f"{what}: expected finite values; got NaN or Inf")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0 or hi > 1:
-            raise AekitError(f"{what}: expected uint8 pixels (0..255) or floats in [0, 1]; got values in "
-                             f"[{lo:.4g}, {hi:.4g}]")
-    if len(x) < 1:
-        raise AekitError(f"{what}: expected at least one sample; got none")
-    return x
-
-
-def fit(x: Any, preset: str = "deep", *, validation: Any = None, device: str = "auto", progress: bool = False,
-        save_to: str | os.PathLike | None = None, **options: Any) -> Model:
+def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "auto", device: str = "auto",
+        progress: bool = False, save_to: str | os.PathLike | None = None, **options: Any) -> Model:
     """Train an autoencoder on data in memory and return it; nothing is written unless ``save_to`` is given.
 
     Args:
-        x: training data: images ``(N, H, W)`` or ``(N, H, W, C)`` (uint8, or floats in [0, 1]),
-            as a NumPy array or a tensor.
-        preset: a name from :data:`aekit.presets.PRESETS`.
+        x: training data as a NumPy array or a tensor: rows of a table ``(N, D)`` (any finite
+            numbers; standardised per feature, the statistics saved with the model), or images
+            ``(N, H, W)`` / ``(N, H, W, C)`` (uint8, or floats in [0, 1]).
+        preset: a name from :data:`aekit.presets.PRESETS`; vectors take the MLP presets (``dense``,
+            ``deep``, ``denoising``, ``sparse``, ``contractive``, ``vae``).
         validation: held-out data of the same kind; by default ``val_fraction`` (0.1) of ``x``,
             drawn with the seed, is held out.
+        kind: ``"auto"`` (2-D arrays are vectors, 3-D and 4-D are images), ``"vector"`` or ``"image"``.
         device: ``auto``, ``cpu``, ``cuda``, ...
         progress: show a progress bar per epoch.
         save_to: also save the model to this folder.
@@ -138,25 +118,30 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, device: str = "
     Example:
         >>> model = aekit.fit(images_uint8, preset="conv", latent_dim=16, epochs=5)
         >>> codes = model.encode(images_uint8)
+        >>> model = aekit.fit(table.to_numpy(), preset="deep", latent_dim=4)   # (N, D) features
     """
+    data = np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x)
+    kind = infer_kind(data) if kind == "auto" else kind
+    if kind not in KINDS:
+        raise AekitError(f"kind: expected auto, {', '.join(KINDS)}; got {kind!r}")
+    data = as_samples(data, kind, "x")
     routed = route_overrides(options)
     routed["data"].setdefault("dataset", IN_MEMORY)
-    run = build_run_config(preset, model=routed["model"], objective=routed["objective"], train=routed["train"],
-                           data=routed["data"])
-    data = _as_images(x, "x")
+    run = build_run_config(preset, kind=kind, model=routed["model"], objective=routed["objective"],
+                           train=routed["train"], data=routed["data"])
     if validation is None:
         rest, held = split_off(np.arange(len(data)), run.data.val_fraction, np.random.default_rng(run.train.seed),
                                None)
         train, val = data[np.sort(rest)], data[np.sort(held)]
     else:
-        train, val = data, _as_images(validation, "validation")
+        train, val = data, as_samples(validation, kind, "validation")
+        if val.shape[1:] != train.shape[1:]:
+            raise AekitError(f"validation: expected samples of shape {train.shape[1:]}; got {val.shape[1:]}")
     if run.data.limit is not None:
         train = train[:run.data.limit]
     if len(train) == 0:
         raise AekitError(f"x: expected at least one training sample after holding out validation; got {len(data)}")
-    preprocessing = Preprocessing.fit(train, normalize=run.data.normalize)
-    if val is not None and len(val) and val.shape[1:] != train.shape[1:]:
-        raise AekitError(f"validation: expected samples of shape {train.shape[1:]}; got {val.shape[1:]}")
+    preprocessing = fit_preprocessing(train, kind, normalize=run.data.normalize)
     run = prepare_run(run, preprocessing, len(train))
     torch_device = resolve_device(device if device != "auto" else run.train.device)
     world = distributed.current_world()
@@ -164,8 +149,8 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, device: str = "
     train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
     module, result = train_module(run, preprocessing, train_batches, val_batches, device=torch_device,
                                   progress=progress)
-    info = {"source": IN_MEMORY, "splits": {"train": len(train), "val": 0 if val is None else len(val)},
-            "image_shape": list(train.shape[1:]), "dtype": str(train.dtype), "seed": run.train.seed}
+    info = {"source": IN_MEMORY, "kind": kind, "splits": {"train": len(train), "val": len(val)},
+            "sample_shape": list(train.shape[1:]), "dtype": str(train.dtype), "seed": run.train.seed}
     model = Model(module, preprocessing, run, data_info=info)
     model.history = result.history
     if save_to is not None:

@@ -29,6 +29,7 @@ import torch
 
 from ._version import __version__
 from .config import RunConfig
+from .data.kinds import preprocessing_from_dict
 from .data.preprocess import Preprocessing
 from .errors import AekitError
 from .fileio import atomic_write_bytes, atomic_write_json, replace_dir
@@ -48,7 +49,7 @@ class SavedModel:
     """Everything a model folder holds, as objects."""
 
     module: Autoencoder
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing  # or another kind's (aekit.data.kinds)
     config: RunConfig
     fitted: dict[str, Any] = field(default_factory=dict)
     fitted_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -156,7 +157,7 @@ def read_model_dir(path: str | os.PathLike) -> SavedModel:
     model_dir = find_model_dir(path)
     raw = _read_config(model_dir)
     run = RunConfig.from_dict({k: raw[k] for k in ("preset", "model", "objective", "train", "data") if k in raw})
-    preprocessing = Preprocessing.from_dict(raw["preprocessing"])
+    preprocessing = preprocessing_from_dict(raw["preprocessing"])
     if tuple(run.model.input_shape) != preprocessing.input_shape:
         raise AekitError(
             f"{model_dir}: model input_shape {run.model.input_shape} disagrees with preprocessing "

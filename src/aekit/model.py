@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig
-from .data.preprocess import InputSpace, Preprocessing
+from .data.preprocess import Preprocessing
 from .errors import AekitError
 from .io import SavedModel, read_model_dir, write_model_dir
 from .models import Autoencoder
@@ -114,7 +114,8 @@ class Model:
 
     @torch.inference_mode()
     def decode(self, codes: Any, *, as_float: bool = False, batch_size: int = 1024) -> Any:
-        """Codes (N, k) -> images (N, H, W, C): uint8 by default, floats in [0, 1] with ``as_float``."""
+        """Codes (N, k) -> images (N, H, W, C), uint8 by default, floats in [0, 1] with ``as_float``;
+        for a vector model, rows (N, D) in the features' own units."""
         is_torch = isinstance(codes, torch.Tensor)
         z = codes if is_torch else torch.from_numpy(np.asarray(codes, dtype=np.float32))
         batched = z.ndim == 2
@@ -126,7 +127,7 @@ class Model:
             raise AekitError("expected finite codes; got NaN or Inf")
         z = z.float().to(self.device)
         y = torch.cat([self.module.decode(b) for b in self._batches(z, batch_size)])
-        space = InputSpace(is_torch, not as_float, torch.float32, "hwc", batched)
+        space = self.preprocessing.output_space(is_torch=is_torch, batched=batched, as_float=as_float)
         return self.preprocessing.from_model(y, space)
 
     @torch.inference_mode()

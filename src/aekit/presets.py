@@ -137,24 +137,46 @@ def get_preset(name: str) -> Preset:
         raise AekitError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}") from None
 
 
+def kind_defaults(kind: str, spec: Preset) -> dict[str, dict[str, Any]]:
+    """Settings a kind of data needs beyond the preset, applied before the caller's overrides.
+
+    Images keep the presets as written (intensities in [0, 1], sigmoid output, BCE). Vectors are
+    standardised features with no fixed range: a linear output, squared error (a Gaussian
+    likelihood for VAEs, so the loss stays a negative ELBO) and standardisation on.
+    """
+    if kind == "image":
+        return {"model": {}, "objective": {}, "data": {}}
+    if kind == "vector":
+        probabilistic = spec.model.get("latent") == "gaussian"
+        return {"model": {"output_activation": "none"},
+                "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
+                "data": {"normalize": True}}
+    raise AekitError(f"expected a kind of data in image, vector; got {kind!r}")
+
+
 def build_run_config(
     preset: str,
     *,
-    input_shape: tuple[int, int, int] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    kind: str = "image",
     model: dict[str, Any] | None = None,
     objective: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """Preset defaults, then the caller's overrides (strings allowed, as typed on a command line)."""
+    """Preset defaults, the kind of data's defaults, then the caller's overrides (strings allowed,
+    as typed on a command line)."""
     spec = get_preset(preset)
-    model_cfg = ModelConfig().with_overrides(**spec.model).with_overrides(**(model or {}))
+    extra = kind_defaults(kind, spec)
+    model_cfg = ModelConfig().with_overrides(**spec.model).with_overrides(**extra["model"]) \
+        .with_overrides(**(model or {}))
     if input_shape is not None:
         model_cfg = model_cfg.with_overrides(input_shape=tuple(int(s) for s in input_shape))
     return RunConfig(
         preset=preset,
         model=model_cfg,
-        objective=ObjectiveConfig().with_overrides(**spec.objective).with_overrides(**(objective or {})),
+        objective=ObjectiveConfig().with_overrides(**spec.objective).with_overrides(**extra["objective"])
+        .with_overrides(**(objective or {})),
         train=TrainConfig().with_overrides(**spec.train).with_overrides(**(train or {})),
-        data=DataConfig().with_overrides(**(data or {})),
+        data=DataConfig().with_overrides(**extra["data"]).with_overrides(**(data or {})),
     )

@@ -111,7 +111,24 @@ class Preprocessing:
             uint8_scale=float(data.get("uint8_scale", UINT8_SCALE)),
         )
 
+    kind = "image"
+
     # ----------------------------------------------------------------- fast internal path
+    def to_storage(self, images: np.ndarray) -> torch.Tensor:
+        """(N, H, W, C) images -> the (N, C, H, W) tensor of the same dtype the trainer batches by index."""
+        return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()
+
+    def model_range(self, device: torch.device | str | None = None) -> tuple[Any, Any]:
+        """Where intensities 0 and 1 land in model space (corruptions clip there)."""
+        stats = self._stats(device)
+        if stats is None:
+            return (0.0, 1.0)
+        return (-stats[0] / stats[1], (1.0 - stats[0]) / stats[1])
+
+    def output_space(self, *, is_torch: bool, batched: bool, as_float: bool = False) -> InputSpace:
+        """How :meth:`from_model` returns decoded codes: (N, H, W, C), uint8 unless ``as_float``."""
+        return InputSpace(is_torch, not as_float, torch.float32, "hwc", batched)
+
     def _stats(self, device, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.mean is None or self.std is None:
             return None

@@ -11,13 +11,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import AekitError
-from .blocks import (
-    auto_hidden_sizes,
-    conv_decoder,
-    conv_encoder,
-    mlp_decoder,
-    mlp_encoder,
-)
+from .architectures import architecture_for
 from .latents import DeterministicLatent, DiagonalGaussian, GaussianLatent, QuantisedLatent, soft_clamp
 
 # A learned likelihood σ (``ModelConfig.learn_sigma``) stays in [e^-6, e^2]: a σ that could
@@ -118,13 +112,6 @@ class Autoencoder(nn.Module):
         return AEOutput(logits, z, posterior, self.log_sigma, self.output_activation)
 
 
-def resolved_hidden(config: ModelConfig) -> tuple[int, ...]:
-    """The MLP hidden sizes a config stands for (``"auto"`` expanded)."""
-    if config.hidden == "auto":
-        return auto_hidden_sizes(config.input_size, config.latent_dim)
-    return tuple(int(h) for h in config.hidden)
-
-
 def build_latent(config: ModelConfig) -> nn.Module:
     if config.latent == "deterministic":
         return DeterministicLatent(config.code_size, config.code_activation)
@@ -139,17 +126,7 @@ def build_model(config: ModelConfig) -> Autoencoder:
     """Build the network a :class:`ModelConfig` describes."""
     latent = build_latent(config)
     shape = tuple(int(s) for s in config.input_shape)
-    common = dict(act=config.activation, batch_norm=config.batch_norm, dropout=config.dropout)
-    if config.architecture == "mlp":
-        hidden = resolved_hidden(config)
-        encoder = mlp_encoder(shape, hidden, latent.in_features, **common)
-        decoder = mlp_decoder(config.latent_dim, hidden, shape, **common)
-    else:
-        conv = dict(kernel_size=config.kernel_size, bottleneck=config.bottleneck, **common)
-        encoder = conv_encoder(shape, config.channels, latent.in_features,
-                               downsample=config.downsample, **conv)
-        decoder = conv_decoder(config.code_size, config.channels, shape,
-                               upsample=config.upsample, **conv)
+    encoder, decoder = architecture_for(config).build(config, latent.in_features)
     model = Autoencoder(encoder, latent, decoder, config.output_activation, input_shape=shape,
                         learn_sigma=config.learn_sigma)
     if config.init == "glorot":

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from .autoencoder import resolved_hidden
+from .architectures import resolved_hidden
 from .blocks import count_parameters, layer_table
 
 
@@ -51,10 +51,10 @@ def summary_dict(model: Any) -> dict[str, Any]:
 def summary_text(model: Any) -> str:
     cfg = model.config.model
     info = summary_dict(model)
-    c, h, w = info["input_shape"]
+    shape = "x".join(map(str, info["input_shape"]))
     lines = [
         f"aekit model  preset={info['preset']}  architecture={info['architecture']}",
-        f"input {c}x{h}x{w} ({info['input_values']:,} values) -> code {info['latent_dim']}  "
+        f"input {shape} ({info['input_values']:,} values) -> code {info['latent_dim']}  "
         f"compression factor {info['compression_factor']:.1f}x",
     ]
     if "sizes" in info:

@@ -193,7 +193,7 @@ class AnomalyDetector:
         if isinstance(self.model, Model):
             return self.model, X
         if isinstance(self.model, str) and self.model in PRESETS:
-            from .embed import train_on_images
+            from .embed import train_on_samples
 
             rng = np.random.default_rng(self.seed)
             order = rng.permutation(len(X))
@@ -201,7 +201,7 @@ class AnomalyDetector:
             held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
             if self.contamination is not None:
                 held = np.arange(len(X))  # the contamination quantile is over all of X
-            return train_on_images(self.model, X[train], out=self.out, **self.train_kwargs), X[held]
+            return train_on_samples(self.model, X[train], out=self.out, **self.train_kwargs), X[held]
         return load_model(self.model), X
 
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:

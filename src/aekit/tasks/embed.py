@@ -8,8 +8,10 @@ model), so an autoencoder drops into a ``Pipeline`` where ``PCA`` would::
     clf = make_pipeline(AutoencoderTransformer("conv", latent_dim=32, epochs=10), KNeighborsClassifier(5))
     clf.fit(X_train, y_train).score(X_test, y_test)
 
-Rows of ``X`` are flattened images (``(N, C*H*W)``, uint8 or floats in [0, 1]; the image shape
-is inferred for square images or given as ``image_shape``), or image arrays ``(N, H, W[, C])``.
+With ``kind="image"`` (the default) rows of ``X`` are flattened images (``(N, C*H*W)``, uint8 or
+floats in [0, 1]; the image shape is inferred for square images or given as ``image_shape``), or
+image arrays ``(N, H, W[, C])``. With ``kind="vector"`` rows are feature vectors (any finite
+numbers, standardised per feature with statistics saved in the model), as for ``PCA``.
 
 :func:`evaluate_codes` scores codes the usual three ways: kNN accuracy (k = 5, fitted on the
 training codes, scored on the test codes), the accuracy of a linear probe (logistic regression on
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import validate_data
 
 from ..errors import AekitError, NotFittedError
 from ..fitting import fit
@@ -45,10 +48,11 @@ def infer_image_shape(n_features: int, channels: int | None = None) -> tuple[int
                      "pass image_shape=(C, H, W)")
 
 
-def train_on_images(preset: str, images: np.ndarray, *, out: str | os.PathLike | None = None,
-                    **kwargs: Any) -> Model:
-    """Train ``preset`` on an (N, H, W, C) array in memory (:func:`aekit.fit`); saved to ``out`` if given."""
-    return fit(images, preset, save_to=out, **kwargs)
+def train_on_samples(preset: str, samples: np.ndarray, *, out: str | os.PathLike | None = None,
+                     **kwargs: Any) -> Model:
+    """Train ``preset`` in memory (:func:`aekit.fit`) on (N, H, W, C) images or (N, D) rows;
+    saved to ``out`` if given."""
+    return fit(samples, preset, save_to=out, **kwargs)
 
 
 class AutoencoderTransformer(TransformerMixin, BaseEstimator):
@@ -57,23 +61,25 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
     Args:
         model: a preset name (trained by :meth:`fit`), a trained :class:`~aekit.Model`, or the
             path of a saved one (then :meth:`fit` only checks the data against it).
+        kind: ``"image"`` (rows are flattened images) or ``"vector"`` (rows are features).
         latent_dim: code size when training a preset.
         epochs: training epochs for a preset.
         image_shape: ``(C, H, W)`` of a row of ``X``; inferred for square images.
-        train_kwargs: further :func:`aekit.train` overrides (``{"lr": 1e-3}``).
-        out: run folder when training (default: a temporary folder).
+        train_kwargs: further :func:`aekit.fit` options (``{"lr": 1e-3}``).
+        out: also save the trained model to this folder (default: nothing is written).
         device: where the model runs.
 
     Attributes:
         model_: the trained :class:`~aekit.Model`.
         n_features_in_: values per row of ``X``.
-        image_shape_: ``(C, H, W)`` of one row.
+        image_shape_: ``(C, H, W)`` of one row (``None`` for vectors).
     """
 
-    def __init__(self, model: Any = "deep", *, latent_dim: int = 32, epochs: int = 10,
+    def __init__(self, model: Any = "deep", *, kind: str = "image", latent_dim: int = 32, epochs: int = 10,
                  image_shape: tuple[int, int, int] | None = None, train_kwargs: dict | None = None,
                  out: str | None = None, device: str = "cpu"):
         self.model = model
+        self.kind = kind
         self.latent_dim = latent_dim
         self.epochs = epochs
         self.image_shape = image_shape
@@ -82,6 +88,16 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         self.device = device
 
     # ------------------------------------------------------------------ helpers
+    def _samples(self, X: Any, *, fitting: bool) -> np.ndarray:
+        """``X`` checked and shaped for the model: images (N, H, W, C), or rows (N, D) for vectors."""
+        if self.kind == "image":
+            return self._images(X, fitting=fitting)
+        if self.kind != "vector":
+            raise AekitError(f"kind: expected 'image' or 'vector'; got {self.kind!r}")
+        # scikit-learn's own checks: sparse, complex, object, empty, 1-D, NaN and a changed feature
+        # count all get the errors scikit-learn users know.
+        return validate_data(self, X, reset=fitting, dtype=[np.float32, np.float64]).astype(np.float32)
+
     def _images(self, X: Any, *, fitting: bool) -> np.ndarray:
         """Rows or image arrays -> (N, H, W, C) uint8 / float32 in [0, 1], checked."""
         X = np.asarray(X)
@@ -109,34 +125,43 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ API
     def fit(self, X: Any, y: Any = None) -> AutoencoderTransformer:
-        images = self._images(X, fitting=True)
+        samples = self._samples(X, fitting=True)
         if isinstance(self.model, Model):
             model = self.model
         elif isinstance(self.model, str) and not Path(self.model).exists():
-            model = train_on_images(self.model, images, out=self.out, latent_dim=self.latent_dim,
-                                    epochs=self.epochs, **(self.train_kwargs or {}))
+            model = train_on_samples(self.model, samples, out=self.out, kind=self.kind, latent_dim=self.latent_dim,
+                                     epochs=self.epochs, device=self.device, **(self.train_kwargs or {}))
         else:
             model = load_model(self.model)
         self.model_ = model.to(self.device)
-        h, w, c = images.shape[1:]
-        if tuple(self.model_.input_shape) != (c, h, w):
-            raise AekitError(f"the model takes images {self.model_.input_shape} (C, H, W); X holds {(c, h, w)}")
-        self.image_shape_ = (c, h, w)
-        self.n_features_in_ = c * h * w
-        self.input_dtype_ = str(images.dtype)
+        shape = samples.shape[1:] if self.kind == "vector" else (samples.shape[3], *samples.shape[1:3])
+        if tuple(self.model_.input_shape) != tuple(shape):
+            what = "rows" if self.kind == "vector" else "images (C, H, W)"
+            raise AekitError(f"the model takes {what} {self.model_.input_shape}; X holds {tuple(shape)}")
+        self.image_shape_ = tuple(shape) if self.kind == "image" else None
+        self.n_features_in_ = int(np.prod(shape))  # (validate_data sets it too, for vectors)
+        self.input_dtype_ = str(samples.dtype)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
         """(N, k) float32 codes (posterior means for a VAE)."""
         self._check_fitted()
-        return np.asarray(self.model_.encode(self._images(X, fitting=False)), dtype=np.float32)
+        return np.asarray(self.model_.encode(self._samples(X, fitting=False)), dtype=np.float32)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        """Codes -> flattened reconstructions (N, C*H*W), in the dtype ``fit`` saw (uint8 or floats in [0, 1])."""
+        """Codes -> reconstructed rows (N, n_features): for images flattened, in the dtype ``fit``
+        saw (uint8 or floats in [0, 1]); for vectors in the features' own units."""
         self._check_fitted()
+        if self.kind == "vector":
+            return np.asarray(self.model_.decode(np.asarray(Z, dtype=np.float32)))
         as_float = self.input_dtype_ != "uint8"
         images = self.model_.decode(np.asarray(Z, dtype=np.float32), as_float=as_float)
         return np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2)).reshape(len(images), -1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # codes are float32 whatever comes in
+        return tags
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         self._check_fitted()

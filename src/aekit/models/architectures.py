@@ -1,0 +1,92 @@
+"""Architectures: how an encoder and a decoder are built for a kind of data.
+
+Each entry builds ``(encoder, decoder)`` from a :class:`~aekit.config.ModelConfig` and the
+latent's input width, and says which kinds of sample it takes (``image`` ``(C, H, W)``,
+``vector`` ``(D,)``). A new architecture is one registered function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..config import ModelConfig
+from ..errors import AekitError
+from .blocks import auto_hidden_sizes, conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
+
+KIND_OF_RANK = {1: "vector", 3: "image"}
+SHAPES = {"vector": "(D,)", "image": "(C, H, W)"}
+
+Builder = Callable[[ModelConfig, int], tuple[nn.Module, nn.Module]]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    kinds: tuple[str, ...]
+    build: Builder
+    description: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register_architecture(name: str, *, kinds: tuple[str, ...], description: str) -> Callable[[Builder], Builder]:
+    def add(build: Builder) -> Builder:
+        if name in ARCHITECTURES:
+            raise AekitError(f"an architecture named {name!r} is already registered")
+        ARCHITECTURES[name] = Architecture(name, kinds, build, description)
+        return build
+    return add
+
+
+def resolved_hidden(config: ModelConfig) -> tuple[int, ...]:
+    """The MLP hidden sizes a config stands for (``"auto"`` expanded)."""
+    if config.hidden == "auto":
+        return auto_hidden_sizes(config.input_size, config.latent_dim)
+    return tuple(int(h) for h in config.hidden)
+
+
+def sample_kind(config: ModelConfig) -> str:
+    return KIND_OF_RANK[len(config.input_shape)]
+
+
+def architecture_for(config: ModelConfig) -> Architecture:
+    """The config's architecture, checked against the kind of data it is asked to take."""
+    try:
+        arch = ARCHITECTURES[config.architecture]
+    except KeyError:
+        raise AekitError(f"model.architecture: expected one of {', '.join(sorted(ARCHITECTURES))}; "
+                         f"got {config.architecture!r}") from None
+    kind = sample_kind(config)
+    if kind not in arch.kinds:
+        takes = [n for n, a in sorted(ARCHITECTURES.items()) if kind in a.kinds]
+        raise AekitError(
+            f"model.architecture={config.architecture} takes {' or '.join(arch.kinds)} data; this data is "
+            f"{kind} {SHAPES[kind]} = {tuple(config.input_shape)}; use an architecture that takes {kind} data "
+            f"({', '.join(takes)}), e.g. the presets dense, deep, denoising, sparse, contractive or vae")
+    return arch
+
+
+def _common(config: ModelConfig) -> dict:
+    return dict(act=config.activation, batch_norm=config.batch_norm, dropout=config.dropout)
+
+
+@register_architecture("mlp", kinds=("image", "vector"), description="fully connected layers on the flattened sample")
+def build_mlp(config: ModelConfig, latent_features: int) -> tuple[nn.Module, nn.Module]:
+    shape = tuple(int(s) for s in config.input_shape)
+    hidden = resolved_hidden(config)
+    encoder = mlp_encoder(shape, hidden, latent_features, **_common(config))
+    decoder = mlp_decoder(config.latent_dim, hidden, shape, **_common(config))
+    return encoder, decoder
+
+
+@register_architecture("conv", kinds=("image",), description="2-D conv stages, each halving H and W")
+def build_conv(config: ModelConfig, latent_features: int) -> tuple[nn.Module, nn.Module]:
+    shape = tuple(int(s) for s in config.input_shape)
+    conv = dict(kernel_size=config.kernel_size, bottleneck=config.bottleneck, **_common(config))
+    encoder = conv_encoder(shape, config.channels, latent_features, downsample=config.downsample, **conv)
+    decoder = conv_decoder(config.code_size, config.channels, shape, upsample=config.upsample, **conv)
+    return encoder, decoder
