@@ -18,8 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from ..errors import AekitError
+from ..viz import encode_png
 from .endpoints import Call, Endpoint
-from .inputs import Limits, Payload, RequestError, decode_png, encode_png, json_array, parse_json, parse_options
+from .inputs import Limits, Payload, RequestError, decode_png, json_array, parse_json, parse_options
 from .served import Served
 
 QUERY_KEYS = {"model", "format"}
@@ -181,7 +182,7 @@ def render(result: dict[str, Any], served: Served, fmt: str) -> Response:
             images = images[0]  # a batch of one
         if images.dtype != np.uint8:
             images = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
-        return Response(encode_png(to_hwc(images, served.model.input_shape)), media_type="image/png")
+        return Response(encode_png(to_hwc(images, served.model.input_shape), quick=True), media_type="image/png")
     body: dict[str, Any] = {"model": served.name}
     for key, value in result.items():
         body[key] = jsonable(value)
