@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.pixels import as_uint8
 from ..errors import AekitError
 from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from ..model import Model
@@ -49,7 +50,7 @@ def heat(maps: np.ndarray) -> np.ndarray:
 
     top = float(np.percentile(maps, 99.5)) if maps.size else 1.0
     scaled = np.clip(maps / max(top, 1e-12), 0, 1)
-    return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
+    return as_uint8(colormaps["inferno"](scaled)[..., :3])
 
 
 def most_anomalous_picture(model: Model, images: np.ndarray, scores: np.ndarray, maps: np.ndarray,
@@ -58,14 +59,12 @@ def most_anomalous_picture(model: Model, images: np.ndarray, scores: np.ndarray,
 
     order = np.argsort(-scores, kind="stable")[:n]
     chosen = images[order]
-    recon = model.reconstruct(chosen)
-    inputs = chosen if chosen.shape[-1] == 3 else np.repeat(_u8(chosen), 3, axis=-1)
-    recon = recon if recon.shape[-1] == 3 else np.repeat(_u8(recon), 3, axis=-1)
-    return comparison_grid([_u8(inputs), _u8(recon), heat(maps[order])], ["input", "recon", "map"]), order
+    inputs, recon = as_uint8(chosen), as_uint8(model.reconstruct(chosen))
+    if inputs.shape[-1] != 3:
+        inputs, recon = np.repeat(inputs, 3, axis=-1), np.repeat(recon, 3, axis=-1)
+    return comparison_grid([inputs, recon, heat(maps[order])], ["input", "recon", "map"]), order
 
 
-def _u8(a: np.ndarray) -> np.ndarray:
-    return a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 # --------------------------------------------------------------------- files (aekit detect)

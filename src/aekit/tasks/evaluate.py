@@ -16,6 +16,7 @@ import torch
 from sklearn.decomposition import PCA
 
 from ..data.imageset import ImageSet
+from ..data.pixels import as_unit
 from ..metrics import per_sample_scores, psnr_from_mse, summarize_scores
 from ..model import Model
 from .latent import latent_diagnostics, latent_summary_line
@@ -43,8 +44,7 @@ MIN_MSE = 1e-12
 
 def to_unit(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, C) uint8 or [0, 1] float array -> (N, C, H, W) float32 tensor in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+    return as_unit(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2))
 
 
 @torch.inference_mode()

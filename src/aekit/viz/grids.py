@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..data.pixels import as_uint8
 from ..fileio import atomic_write_bytes
 
 __all__ = ["comparison_grid", "encode_png", "image_grid", "save_png", "to_uint8"]
@@ -33,8 +34,9 @@ def to_uint8(array: Any) -> np.ndarray:
     """Convert an image array to uint8 in [0, 255].
 
     uint8 passes through unchanged; bool maps to 0/255; floats are read as [0, 1], clipped
-    (decoders without a sigmoid overshoot slightly) and rounded; other integer types must
-    already lie in [0, 255]. Torch tensors are accepted and copied to the CPU.
+    (decoders without a sigmoid overshoot slightly) and rounded half to even
+    (:func:`aekit.data.pixels.as_uint8`); other integer types must already lie in [0, 255].
+    Torch tensors are accepted and copied to the CPU.
 
     Args:
         array: Any array-like of images.
@@ -52,7 +54,7 @@ def to_uint8(array: Any) -> np.ndarray:
     if np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(a).all():
             raise ValueError("expected finite image values in [0, 1], got NaN or inf")
-        return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
+        return as_uint8(a)
     if np.issubdtype(a.dtype, np.integer):
         if a.size and (a.min() < 0 or a.max() > 255):
             raise ValueError(
