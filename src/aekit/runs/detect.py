@@ -11,7 +11,7 @@ import numpy as np
 
 from ..data.pixels import as_uint8
 from ..errors import AekitError
-from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_csv_rows
 from ..model import Model
 from ..tasks.anomaly import AnomalyDetector, pixel_errors, resolve_score, roc_curve_auc
 from ..viz import Report, comparison_grid, plot_histogram, save_png
@@ -79,7 +79,7 @@ def read_binary_labels(path: str | os.PathLike, n: int) -> np.ndarray:
         except ValueError as err:
             raise AekitError(f"{path} is not a readable .npy array ({err})") from None
     else:
-        rows = [line.split(",")[-1].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [row[-1].strip() for row in read_csv_rows(path)]
         if rows and not rows[0].lstrip("-").replace(".", "", 1).isdigit():
             rows = rows[1:]  # header
         try:
@@ -137,11 +137,10 @@ def detect_files(
     predicted = (scores > det.threshold_).astype(np.int64)
     names = images.names or tuple(f"image_{i:05d}" for i in range(n))
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["name,score,anomaly" + (",label" if truth is not None else "")]
+    rows = [["name", "score", "anomaly"] + (["label"] if truth is not None else [])]
     for i in range(n):
-        row = f"{names[i]},{scores[i]:.9g},{predicted[i]}"
-        lines.append(row + (f",{truth[i]}" if truth is not None else ""))
-    atomic_write_text(out_dir / "scores.csv", "\n".join(lines) + "\n")
+        rows.append([names[i], f"{scores[i]:.9g}", predicted[i]] + ([truth[i]] if truth is not None else []))
+    atomic_write_csv(out_dir / "scores.csv", rows)
     result: dict[str, Any] = {
         "n": n, "score": det.score_, "threshold": det.threshold_, "n_anomalies": int(predicted.sum()),
         "scores_csv": str(out_dir / "scores.csv"),
