@@ -42,7 +42,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from aekit.data import load_dataset
-    from aekit.tasks.evaluate import aggregate, fit_pca, pca_reconstruct, per_sample_scores, to_unit
+    from aekit.metrics import summarize
+    from aekit.tasks.evaluate import fit_pca, pca_reconstruct, to_unit
 
     splits = load_dataset("mnist", data_dir=args.data_dir, progress=False)
     import numpy as np
@@ -53,7 +54,7 @@ def main() -> None:
     for k in args.sizes:
         started = time.perf_counter()
         pca = fit_pca(train_all, k)
-        m = aggregate(per_sample_scores(x_test, pca_reconstruct(pca, x_test)))
+        m = summarize(x_test, pca_reconstruct(pca, x_test))
         rows.append({"model": "PCA", "code": k, "mse": m["mse"], "psnr": m["psnr"], "ssim": m["ssim"],
                      "params": None, "train_s": round(time.perf_counter() - started, 1)})
         print(rows[-1], flush=True)

@@ -130,6 +130,31 @@ def test_cli_detect(detector, digits, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["auroc"] == pytest.approx(result["auroc"])
 
 
+def test_cli_detect_csv_quotes_names_and_reads_labels_back(detector, digits, tmp_path, capsys):
+    from aekit.data import write_image
+
+    model_dir = detector.save(tmp_path / "m")
+    names = ['zero,"a"', "one", 'say "two", ok']
+    for name, i in zip(names, (0, 1, 2), strict=True):
+        write_image(tmp_path / "in" / f"{name}.png", digits.test.images[i])
+    labels = tmp_path / "truth.csv"
+    # one per input, in the inputs' (sorted file name) order; quoted names hold commas
+    labels.write_text('name,label\none,1\n"say ""two"", ok",1\n"zero,""a""",0\n')
+    out = tmp_path / "out"
+    assert main(["detect", str(model_dir), str(tmp_path / "in"), "-o", str(out), "--labels", str(labels),
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_true_anomalies"] == 2
+    with open(out / "scores.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["name"] for r in rows) == sorted(names)
+    assert {r["name"]: r["label"] for r in rows} == {names[0]: "0", names[1]: "1", names[2]: "1"}
+    # scores.csv, whose last column is the label, reads back as a labels file
+    assert main(["detect", str(model_dir), str(tmp_path / "in"), "-o", str(tmp_path / "again"),
+                 "--labels", str(out / "scores.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_true_anomalies"] == 2
+
+
 def test_cli_detect_fit_and_errors(digits, tmp_path, capsys):
     model = tiny_model("deep")
     model.save(tmp_path / "m")

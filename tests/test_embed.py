@@ -117,6 +117,16 @@ def test_code_files_round_trip(tmp_path):
         np.testing.assert_array_equal(back, codes)
 
 
+def test_csv_codes_keep_names_with_commas_and_quotes(tmp_path):
+    codes = np.random.default_rng(1).normal(size=(3, 2)).astype(np.float32)
+    names = ['a,"b"', 'say "hi"', "plain"]
+    path = write_codes(tmp_path / "c.csv", codes, names=names, labels=[0, 1, 2])
+    assert path.read_text().splitlines()[1].startswith('"a,""b""",')  # the csv module's quoting
+    back, got = read_codes(path, 2)
+    np.testing.assert_array_equal(back, codes)
+    assert got == names
+
+
 def test_cli_encode_decode(fitted, digits, tmp_path, capsys):
     model_dir = fitted.model_.save(tmp_path / "m")
     np.savez(tmp_path / "t.npz", x=digits.test.images[:10], y=digits.test.labels[:10])

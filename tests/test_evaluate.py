@@ -4,10 +4,11 @@ import torch
 
 from aekit.data import ImageSet
 from aekit.data.preprocess import Preprocessing
+from aekit.metrics import summarize_scores
 from aekit.model import Model
 from aekit.models import build_model
 from aekit.presets import build_run_config
-from aekit.tasks.evaluate import aggregate, evaluate_model, fit_pca, pca_reconstruct, sample_indices, to_unit
+from aekit.tasks.evaluate import evaluate_model, fit_pca, pca_reconstruct, sample_indices, to_unit
 
 
 @pytest.fixture
@@ -50,9 +51,9 @@ def test_evaluate_model_reports_model_pca_and_consistent_per_class(data):
     assert "_pca" not in result
 
 
-def test_aggregate_psnr_is_of_the_mean_mse():
+def test_summarize_scores_psnr_is_of_the_mean_mse():
     scores = {"mse": np.array([0.01, 0.0001]), "bce": np.zeros(2), "ssim": np.ones(2)}
-    out = aggregate(scores)
+    out = summarize_scores(scores)
     assert out["psnr"] == pytest.approx(10 * np.log10(1 / 0.00505))
     assert out["psnr_mean_per_image"] == pytest.approx(30.0)
 

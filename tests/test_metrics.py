@@ -13,11 +13,13 @@ from aekit.errors import AekitError
 from aekit.metrics import (
     bce_per_sample,
     mse_per_sample,
+    per_sample_scores,
     psnr_from_mse,
     ssim,
     ssim_map,
     ssim_window,
     summarize,
+    summarize_scores,
 )
 
 skm = pytest.importorskip("skimage.metrics")
@@ -218,3 +220,19 @@ def test_summarize_on_10k_images_runs_in_chunks(monkeypatch):
     for k in whole:
         assert small[k] == pytest.approx(whole[k], rel=1e-6)
     assert whole["ssim"] == pytest.approx(ssim(x[:300], x_hat[:300]).mean().item(), rel=1e-6)
+
+
+def test_per_sample_scores_feed_summarize_and_min_mse_caps_exact_images():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(50, 1, 12, 12, generator=g)
+    x_hat = (x + 0.05 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    x_hat[0] = x[0]  # one exact reconstruction
+    scores = per_sample_scores(x, x_hat, chunk_size=16)
+    assert set(scores) == {"mse", "bce", "ssim"}
+    assert all(v.shape == (50,) and v.dtype == torch.float64 for v in scores.values())
+    assert torch.equal(scores["mse"].float(), mse_per_sample(x, x_hat))
+    assert summarize_scores(scores) == summarize(x, x_hat, chunk_size=16)
+    assert summarize_scores(scores)["psnr_mean_per_image"] == math.inf
+    capped = summarize_scores(scores, min_mse=1e-12)["psnr_mean_per_image"]
+    rest = psnr_from_mse(scores["mse"][1:]).sum().item()
+    assert capped == pytest.approx((120.0 + rest) / 50)

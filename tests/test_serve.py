@@ -143,6 +143,29 @@ def test_encode_decode_generate_interpolate_inpaint(client, models):
     assert by_mask == filled.tolist()
 
 
+@pytest.mark.parametrize("path, options", [
+    ("/reconstruct", {}), ("/encode", {}), ("/denoise", {}), ("/denoise", {"noise": "gaussian:0.3"}),
+    ("/inpaint", {"box": "2,2,3,3"}), ("/interpolate", {"steps": 4}), ("/interpolate?model=vae", {"steps": 3}),
+])
+def test_a_request_preprocesses_its_images_once(client, monkeypatch, path, options):
+    seen = []
+    to_model = Preprocessing.to_model
+
+    def spy(self, images, device=None):
+        seen.append(np.shape(images))
+        return to_model(self, images, device)
+
+    monkeypatch.setattr(Preprocessing, "to_model", spy)
+    r = client.post(path, json={"images": pixels(2).tolist(), **options})
+    assert r.status_code == 200, r.text
+    assert seen == [(2, 8, 8, 1)]
+    seen.clear()
+    files = [("file", (f"{i}.png", png(image), "image/png")) for i, image in enumerate(pixels(2))]
+    r = client.post(path, files=files, data={k: str(v) for k, v in options.items()})
+    assert r.status_code == 200, r.text
+    assert seen == [(2, 8, 8, 1)]
+
+
 def test_testset_serves_the_digits_test_split(client):
     r = client.get("/testset?offset=10&limit=5").json()
     assert r["total"] == 50 and len(r["images"]) == 5 and len(r["labels"]) == 5

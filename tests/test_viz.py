@@ -13,6 +13,7 @@ from PIL import Image
 from aekit.viz import (
     Report,
     comparison_grid,
+    encode_png,
     image_grid,
     plot_bars,
     plot_histogram,
@@ -104,6 +105,22 @@ def test_save_png_roundtrip_and_atomic(tmp_path):
         assert im.mode == "L" and im.size == (arr.shape[1], arr.shape[0])
         np.testing.assert_array_equal(np.asarray(im), arr[..., 0])
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["grid.png"]
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (5, 7, 1), (6, 4, 3), (3, 9, 4)])
+def test_encode_png_quick_and_pil_decode_to_the_same_pixels(shape):
+    image = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+    decoded = []
+    for quick in (False, True):
+        data = encode_png(image, quick=quick)
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            decoded.append(np.asarray(im))
+    np.testing.assert_array_equal(decoded[0], decoded[1])
+    np.testing.assert_array_equal(decoded[1], image.reshape(decoded[1].shape))
+    with pytest.raises(ValueError, match=r"\(H, W\) or \(H, W, 1\|3\|4\)"):
+        encode_png(np.zeros((4, 4, 2), np.uint8), quick=True)
 
 
 def _records():

@@ -1,17 +1,23 @@
 """Crash-safe writes: a reader sees the old file or the new one, never half of one.
 
 Each write goes to a temporary file in the destination folder, is flushed and fsynced, then
-renamed over the destination (``os.replace`` is atomic on POSIX and Windows).
+renamed over the destination (``os.replace`` is atomic on POSIX and Windows). CSV goes
+through the ``csv`` module both ways, so cells holding commas or quotes round-trip.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from .errors import AekitError
 
 # mkstemp creates files readable by the owner only; give written files the usual permissions.
 _UMASK = os.umask(0)
@@ -55,6 +61,26 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def atomic_write_csv(path: str | os.PathLike, rows: Iterable[Sequence[Any]]) -> None:
+    """Write ``rows`` (the header first) as CSV: cells with commas, quotes or newlines are quoted."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_csv_rows(path: str | os.PathLike) -> list[list[str]]:
+    """The rows of a CSV file (``csv`` module quoting), blank lines skipped.
+
+    Raises:
+        AekitError: the file is not UTF-8 text or not readable as CSV.
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        try:
+            return [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise AekitError(f"{path} is not a readable CSV file ({err})") from None
 
 
 def append_line(path: str | os.PathLike, line: str) -> None:

@@ -10,7 +10,10 @@ Conventions (they change the numbers, so they are spelled out):
 - **PSNR of a set** is reported two ways by :func:`summarize`: ``"psnr"`` is the PSNR *of the
   mean MSE over the set* (what most papers and codecs report: one noise power for the whole set),
   and ``"psnr_mean_per_image"`` is the mean of per-image PSNRs (dominated by easy images, and
-  ``inf`` as soon as one image is reconstructed exactly). They differ; quote which one you use.
+  ``inf`` as soon as one image is reconstructed exactly, unless a ``min_mse`` floor caps it, as
+  ``aekit eval`` does at 1e-12, i.e. 120 dB). They differ; quote which one you use.
+- **Per-sample scores** of a set come from :func:`per_sample_scores` and its means from
+  :func:`summarize_scores`; evaluation, denoising and :func:`summarize` all go through them.
 - **SSIM** follows Wang et al. 2004, "Image quality assessment: from error visibility to structural
   similarity" (IEEE TIP 13(4)): an 11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03,
   population (not sample) covariance, averaged over the *valid* region (no padding) and then over
@@ -26,6 +29,8 @@ Bad input (wrong rank, shape or dtype, a negative MSE, images under 3x3 px for S
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,11 +41,13 @@ from .errors import AekitError
 __all__ = [
     "bce_per_sample",
     "mse_per_sample",
+    "per_sample_scores",
     "psnr_from_mse",
     "ssim",
     "ssim_map",
     "ssim_window",
     "summarize",
+    "summarize_scores",
 ]
 
 # Wang et al. 2004 constants.
@@ -252,13 +259,72 @@ def ssim_map(x: Tensor, x_hat: Tensor, data_range: float = 1.0) -> Tensor:
 
 
 @torch.no_grad()
+def per_sample_scores(
+    x: Tensor, x_hat: Tensor, data_range: float = 1.0, chunk_size: int = 1024
+) -> dict[str, Tensor]:
+    """MSE, BCE and SSIM of every image in a set, ``chunk_size`` images at a time.
+
+    Chunks keep SSIM's five filtered copies of the batch from existing for all 10k MNIST test
+    images at once. Per-sample values are what per-class tables and score histograms need;
+    :func:`summarize_scores` turns them into the set's means.
+
+    Args:
+        x: Reference images in [0, data_range], (N, C, H, W).
+        x_hat: Reconstructions, same shape as ``x``.
+        data_range: Peak value of the signal. BCE is computed on images divided by it.
+        chunk_size: Images per chunk.
+
+    Returns:
+        ``{"mse", "bce", "ssim"}``: float64 tensors of shape (N,), on the CPU.
+    """
+    _check_pair(x, x_hat, "per_sample_scores")
+    if chunk_size < 1:
+        raise AekitError(f"per_sample_scores: expected chunk_size >= 1, got {chunk_size}")
+    if x.shape[0] == 0:
+        raise AekitError("per_sample_scores: expected at least one image, got an empty batch")
+    parts: dict[str, list[Tensor]] = {"mse": [], "bce": [], "ssim": []}
+    for start in range(0, x.shape[0], chunk_size):
+        xs = x[start : start + chunk_size]
+        ys = x_hat[start : start + chunk_size]
+        parts["mse"].append(mse_per_sample(xs, ys))
+        parts["bce"].append(bce_per_sample(xs / data_range, ys / data_range))
+        parts["ssim"].append(ssim(xs, ys, data_range))
+    # float64 so the means over 10k float32 values add up without drift.
+    return {k: torch.cat(v).double().cpu() for k, v in parts.items()}
+
+
+def summarize_scores(
+    scores: Mapping[str, Any], data_range: float = 1.0, min_mse: float = 0.0
+) -> dict[str, float]:
+    """The set's means of :func:`per_sample_scores` (tensors or arrays of shape (N,)).
+
+    Args:
+        scores: ``{"mse", "bce", "ssim"}`` per-sample values.
+        data_range: Peak value of the signal, for the PSNRs.
+        min_mse: Floor on each image's MSE in ``"psnr_mean_per_image"``. 0 keeps an exact
+            reconstruction at ``inf`` dB; ``aekit eval`` uses 1e-12 (at most 120 dB) so
+            ``eval.json`` stays finite.
+
+    Returns:
+        ``{"mse", "bce", "psnr", "psnr_mean_per_image", "ssim"}`` as plain floats.
+    """
+    mse, bce, ssim_ = (torch.as_tensor(scores[k], dtype=torch.float64) for k in ("mse", "bce", "ssim"))
+    mean_mse = mse.mean().item()
+    return {
+        "mse": mean_mse,
+        "bce": bce.mean().item(),
+        "psnr": float(psnr_from_mse(mean_mse, data_range)),
+        "psnr_mean_per_image": psnr_from_mse(mse.clamp(min=min_mse), data_range).mean().item(),
+        "ssim": ssim_.mean().item(),
+    }
+
+
 def summarize(
     x: Tensor, x_hat: Tensor, data_range: float = 1.0, chunk_size: int = 1024
 ) -> dict[str, float]:
     """All metrics over a set of images, as plain floats.
 
-    Works through the set ``chunk_size`` images at a time, so SSIM's five filtered copies of
-    the batch never exist for all 10k MNIST test images at once.
+    :func:`per_sample_scores` (in chunks of ``chunk_size``) followed by :func:`summarize_scores`.
 
     Args:
         x: Reference images in [0, data_range], (N, C, H, W).
@@ -274,24 +340,6 @@ def summarize(
     _check_pair(x, x_hat, "summarize")
     if chunk_size < 1:
         raise AekitError(f"summarize: expected chunk_size >= 1, got {chunk_size}")
-    n = x.shape[0]
-    if n == 0:
+    if x.shape[0] == 0:
         raise AekitError("summarize: expected at least one image, got an empty batch")
-    # Sums in float64 so 10k float32 per-sample values add up without drift.
-    totals = dict.fromkeys(("mse", "bce", "psnr_img", "ssim"), 0.0)
-    for start in range(0, n, chunk_size):
-        xs = x[start : start + chunk_size]
-        ys = x_hat[start : start + chunk_size]
-        mse = mse_per_sample(xs, ys).double()
-        totals["mse"] += mse.sum().item()
-        totals["bce"] += bce_per_sample(xs / data_range, ys / data_range).double().sum().item()
-        totals["psnr_img"] += psnr_from_mse(mse, data_range).sum().item()
-        totals["ssim"] += ssim(xs, ys, data_range).double().sum().item()
-    mean_mse = totals["mse"] / n
-    return {
-        "mse": mean_mse,
-        "bce": totals["bce"] / n,
-        "psnr": float(psnr_from_mse(mean_mse, data_range)),
-        "psnr_mean_per_image": totals["psnr_img"] / n,
-        "ssim": totals["ssim"] / n,
-    }
+    return summarize_scores(per_sample_scores(x, x_hat, data_range, chunk_size), data_range)

@@ -27,6 +27,7 @@ from aekit.data.folders import (
     unique_names,
 )
 from aekit.data.imageset import ImageSet, concat_image_sets
+from aekit.data.pixels import as_uint8
 from aekit.errors import AekitError
 
 _WRITE_FORMATS = {
@@ -133,7 +134,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
             raise AekitError(
                 "expected float pixels in [0, 1], got values outside it (or NaN); clip first"
             )
-        a = np.round(a * 255).astype(np.uint8)
+        a = as_uint8(a)
     elif a.dtype != np.uint8:
         raise AekitError(f"expected a uint8 or float [0, 1] image, got dtype {a.dtype}")
     path.parent.mkdir(parents=True, exist_ok=True)

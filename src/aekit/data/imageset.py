@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from aekit.data.pixels import as_unit
 from aekit.errors import AekitError
 
 
@@ -162,7 +163,7 @@ def concat_image_sets(parts: Sequence[ImageSet]) -> ImageSet:
 def _as_float(s: ImageSet) -> ImageSet:
     if s.images.dtype == np.float32:
         return s
-    return ImageSet(s.images.astype(np.float32) / 255.0, s.labels, s.class_names, s.names)
+    return ImageSet(as_unit(s.images), s.labels, s.class_names, s.names)
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:

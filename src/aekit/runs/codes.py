@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AekitError
-from ..fileio import atomic_write_bytes, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_csv, read_csv_rows
 
 # --------------------------------------------------------------------- files (aekit encode / decode)
 CODE_FORMATS = (".npy", ".csv", ".parquet")
@@ -43,14 +43,11 @@ def write_codes(path: str | os.PathLike, codes: np.ndarray, names: Any = None, l
         np.save(buf, codes, allow_pickle=False)
         atomic_write_bytes(path, buf.getvalue())
     elif suffix == ".csv":
-        head = ",".join(["name", *columns] + (["label"] if labels is not None else []))
-        lines = [head]
+        rows = [["name", *columns] + (["label"] if labels is not None else [])]
         for i, row in enumerate(codes):
-            cells = [str(names[i]).replace(",", "_"), *(repr(float(v)) for v in row)]
-            if labels is not None:
-                cells.append(str(int(labels[i])))
-            lines.append(",".join(cells))
-        atomic_write_text(path, "\n".join(lines) + "\n")
+            rows.append([str(names[i]), *(repr(float(v)) for v in row)]
+                        + ([int(labels[i])] if labels is not None else []))
+        atomic_write_csv(path, rows)
     else:
         pq = _require_pyarrow()
         import io
@@ -79,14 +76,14 @@ def read_codes(path: str | os.PathLike, latent_dim: int | None = None) -> tuple[
         except ValueError as err:
             raise AekitError(f"{path} is not a readable .npy array ({err})") from None
     elif suffix == ".csv":
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = read_csv_rows(path)
         if not lines:
             raise AekitError(f"{path} is empty")
-        head = lines[0].split(",")
+        head = lines[0]
         z_cols = [i for i, h in enumerate(head) if h.startswith("z") and h[1:].isdigit()]
         if not z_cols:
             raise AekitError(f"expected columns z0, z1, ... in {path}; got {', '.join(head[:5])}")
-        rows = [line.split(",") for line in lines[1:]]
+        rows = lines[1:]
         try:
             codes = np.array([[float(r[i]) for i in z_cols] for r in rows], dtype=np.float32)
         except (ValueError, IndexError) as err:

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from ..data.pixels import as_uint8
 from ..errors import AekitError
-from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_csv_rows
 from ..model import Model
 from ..tasks.anomaly import AnomalyDetector, pixel_errors, resolve_score, roc_curve_auc
 from ..viz import Report, comparison_grid, plot_histogram, save_png
@@ -49,7 +50,7 @@ def heat(maps: np.ndarray) -> np.ndarray:
 
     top = float(np.percentile(maps, 99.5)) if maps.size else 1.0
     scaled = np.clip(maps / max(top, 1e-12), 0, 1)
-    return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
+    return as_uint8(colormaps["inferno"](scaled)[..., :3])
 
 
 def most_anomalous_picture(model: Model, images: np.ndarray, scores: np.ndarray, maps: np.ndarray,
@@ -58,14 +59,12 @@ def most_anomalous_picture(model: Model, images: np.ndarray, scores: np.ndarray,
 
     order = np.argsort(-scores, kind="stable")[:n]
     chosen = images[order]
-    recon = model.reconstruct(chosen)
-    inputs = chosen if chosen.shape[-1] == 3 else np.repeat(_u8(chosen), 3, axis=-1)
-    recon = recon if recon.shape[-1] == 3 else np.repeat(_u8(recon), 3, axis=-1)
-    return comparison_grid([_u8(inputs), _u8(recon), heat(maps[order])], ["input", "recon", "map"]), order
+    inputs, recon = as_uint8(chosen), as_uint8(model.reconstruct(chosen))
+    if inputs.shape[-1] != 3:
+        inputs, recon = np.repeat(inputs, 3, axis=-1), np.repeat(recon, 3, axis=-1)
+    return comparison_grid([inputs, recon, heat(maps[order])], ["input", "recon", "map"]), order
 
 
-def _u8(a: np.ndarray) -> np.ndarray:
-    return a if a.dtype == np.uint8 else (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 # --------------------------------------------------------------------- files (aekit detect)
@@ -80,7 +79,7 @@ def read_binary_labels(path: str | os.PathLike, n: int) -> np.ndarray:
         except ValueError as err:
             raise AekitError(f"{path} is not a readable .npy array ({err})") from None
     else:
-        rows = [line.split(",")[-1].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [row[-1].strip() for row in read_csv_rows(path)]
         if rows and not rows[0].lstrip("-").replace(".", "", 1).isdigit():
             rows = rows[1:]  # header
         try:
@@ -138,11 +137,10 @@ def detect_files(
     predicted = (scores > det.threshold_).astype(np.int64)
     names = images.names or tuple(f"image_{i:05d}" for i in range(n))
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["name,score,anomaly" + (",label" if truth is not None else "")]
+    rows = [["name", "score", "anomaly"] + (["label"] if truth is not None else [])]
     for i in range(n):
-        row = f"{names[i]},{scores[i]:.9g},{predicted[i]}"
-        lines.append(row + (f",{truth[i]}" if truth is not None else ""))
-    atomic_write_text(out_dir / "scores.csv", "\n".join(lines) + "\n")
+        rows.append([names[i], f"{scores[i]:.9g}", predicted[i]] + ([truth[i]] if truth is not None else []))
+    atomic_write_csv(out_dir / "scores.csv", rows)
     result: dict[str, Any] = {
         "n": n, "score": det.score_, "threshold": det.threshold_, "n_anomalies": int(predicted.sum()),
         "scores_csv": str(out_dir / "scores.csv"),

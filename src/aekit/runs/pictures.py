@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.pixels import as_unit
 from ..errors import AekitError
 from ..model import Model
 from ..tasks.generate import generate, is_vae
@@ -38,7 +39,7 @@ def interpolation_strip(model: Model, image_a: Any, image_b: Any, *, steps: int 
     for method in methods:
         path = interpolate(model, a, b, steps=steps, method=method)
         if a.dtype != np.uint8:
-            path = path.astype(np.float32) / 255.0
+            path = as_unit(path)
         rows.append(np.concatenate([a[None], path, b[None]]).astype(a.dtype))
         labels.append(method)
     return comparison_grid(rows, labels if len(methods) > 1 else None)

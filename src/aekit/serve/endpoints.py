@@ -5,6 +5,12 @@ options) and returns a dict; arrays in it go back as JSON lists (or, for ``image
 when one is asked for). No model logic lives here: the adapters call :class:`aekit.Model` and
 the functions in :mod:`aekit.tasks`, which apply the recorded preprocessing.
 
+Each request's images pass the recorded preprocessing once (:func:`model_batch`): adapters
+hand that tensor to the model's module, or in [0, 1] to the tasks' ``*_unit`` functions,
+rather than the raw images to a :class:`aekit.Model` method, which would check and convert
+them again. (``/score`` and ``/compress`` still do: :func:`~aekit.tasks.anomaly.pixel_errors`
+and :class:`~aekit.codec.codec.Codec` take only images as users have them.)
+
 Adding an endpoint is one entry in :data:`ENDPOINTS`: a name, a summary, an adapter and its
 options; ``takes="bytes"`` receives one uploaded file and bytes in an answer go back base64-encoded.
 """
@@ -20,6 +26,8 @@ import numpy as np
 import torch
 
 from ..codec.codec import Codec
+from ..data.pixels import as_unit
+from ..data.preprocess import InputSpace
 from ..errors import NotFittedError
 from ..metrics import mse_per_sample, psnr_from_mse
 from ..model import Model
@@ -27,8 +35,8 @@ from ..objectives.corruptions import parse_corruptions
 from ..tasks.anomaly import SCORES, AnomalyDetector, pixel_errors, resolve_score
 from ..tasks.evaluate import reconstruct_unit
 from ..tasks.generate import SAMPLERS, generate, is_vae
-from ..tasks.inpaint import box_mask, inpaint
-from ..tasks.interpolate import METHODS, interpolate
+from ..tasks.inpaint import box_mask, inpaint_unit, mask_tensor
+from ..tasks.interpolate import METHODS, interpolate_codes
 from .inputs import Limits, Option, RequestError, integer, json_array, real, text
 
 
@@ -69,15 +77,43 @@ class Endpoint:
 
 
 # --------------------------------------------------------------------- helpers
-def unit_batch(call: Call) -> tuple[torch.Tensor, Any]:
-    """The request's images as (N, C, H, W) intensities in [0, 1], and how to give images back."""
-    prep = call.model.preprocessing
-    x_model, space = prep.to_model(call.images)
+def model_batch(call: Call) -> tuple[torch.Tensor, InputSpace]:
+    """The request's images in model space (N, C, H, W), checked, and how to give images back.
+
+    The request's one pass through :meth:`Preprocessing.to_model`: it raises the errors that
+    name what the model expects, then the batch limit is checked before any inference.
+    """
+    x_model, space = call.model.preprocessing.to_model(call.images)
     check_batch(x_model.shape[0], call.limits)
-    return prep.model_to_unit(x_model), space
+    return x_model, space
 
 
-def from_unit(call: Call, unit: torch.Tensor, space: Any) -> Any:
+def unit_batch(call: Call) -> tuple[torch.Tensor, InputSpace]:
+    """The request's images as (N, C, H, W) intensities in [0, 1], and how to give images back."""
+    x_model, space = model_batch(call)
+    return call.model.preprocessing.model_to_unit(x_model), space
+
+
+@torch.inference_mode()
+def run_module(call: Call, fn: Callable[[torch.Tensor], torch.Tensor], x_model: torch.Tensor,
+               batch_size: int = 1024) -> torch.Tensor:
+    """``fn`` (a method of the model's module) over model-space inputs, in batches on the model's device."""
+    device = call.model.device
+    return torch.cat([fn(batch.to(device)) for batch in x_model.split(batch_size)])
+
+
+def encode_batch(call: Call, x_model: torch.Tensor) -> torch.Tensor:
+    """Codes (N, k) float32 on the CPU of model-space inputs (posterior means for a VAE)."""
+    return run_module(call, call.model.module.encode, x_model).float().cpu()
+
+
+def reconstruct_batch(call: Call, x_model: torch.Tensor, space: InputSpace) -> Any:
+    """Reconstructions of model-space inputs, in the caller's space (dtype, layout)."""
+    y = run_module(call, lambda x: call.model.module(x).x_hat, x_model)
+    return call.model.preprocessing.from_model(y, space)
+
+
+def from_unit(call: Call, unit: torch.Tensor, space: InputSpace) -> Any:
     """(N, C, H, W) intensities -> the caller's space (dtype, layout)."""
     prep = call.model.preprocessing
     return prep.from_model(prep.batch_to_model(unit), space)
@@ -95,20 +131,19 @@ def psnr(mse: torch.Tensor) -> list[float]:
 
 # --------------------------------------------------------------------- adapters
 def _reconstruct(call: Call) -> dict[str, Any]:
-    _, space = unit_batch(call)  # validates before the model runs
-    out = call.model.reconstruct(call.images)
-    scale = 255.0 if space.is_uint8 else 1.0
-    err = (np.asarray(call.images, np.float32) / scale - np.asarray(out, np.float32) / scale) ** 2
+    x_model, space = model_batch(call)
+    out = reconstruct_batch(call, x_model, space)
+    err = (as_unit(call.images) - as_unit(out)) ** 2  # in the caller's space: what they get back
     mse = err.reshape(len(err), -1).mean(axis=1) if space.batched else err.mean()[None]
     return {"images": out, "mse": mse.astype(float).tolist()}
 
 
 def _denoise(call: Call) -> dict[str, Any]:
-    x, space = unit_batch(call)
+    x_model, space = model_batch(call)
     noise = call.options["noise"]
     if not noise:
-        y = reconstruct_unit(call.model, x)
-        return {"images": from_unit(call, y, space)}
+        return {"images": reconstruct_batch(call, x_model, space)}
+    x = call.model.preprocessing.model_to_unit(x_model)
     noisy = parse_corruptions(noise)(x, torch.Generator().manual_seed(call.options["seed"]))
     y = reconstruct_unit(call.model, noisy)
     return {"images": from_unit(call, y, space), "noisy": from_unit(call, noisy, space),
@@ -123,13 +158,15 @@ def _inpaint(call: Call) -> dict[str, Any]:
         raise RequestError(422, "expected exactly one of 'box' (x,y,w,h in pixels) or 'mask' (an (H, W) or "
                                 "(N, H, W) array, non-zero = missing)")
     mask = box_mask(h, w, box) if box is not None else json_array(mask, "mask", integers_are_pixels=False) != 0
-    unit_batch(call)  # validates the batch before the task runs
-    return {"images": inpaint(call.model, call.images, mask, iterations=call.options["iterations"])}
+    x, space = unit_batch(call)
+    filled = inpaint_unit(call.model, x, mask_tensor(mask, x.shape[0], h, w), iterations=call.options["iterations"])
+    return {"images": from_unit(call, filled, space)}
 
 
 def _encode(call: Call) -> dict[str, Any]:
-    unit_batch(call)  # validates shape, values and batch size
-    return {"codes": call.model.encode(call.images), "latent": call.model.config.model.latent}
+    x_model, space = model_batch(call)
+    codes = encode_batch(call, x_model).numpy()
+    return {"codes": codes if space.batched else codes[0], "latent": call.model.config.model.latent}
 
 
 def _decode(call: Call) -> dict[str, Any]:
@@ -149,14 +186,14 @@ def _generate(call: Call) -> dict[str, Any]:
 
 
 def _interpolate(call: Call) -> dict[str, Any]:
-    x, space = unit_batch(call)
-    if x.shape[0] != 2:
-        raise RequestError(422, f"expected exactly 2 images (the two ends); got {x.shape[0]}")
+    x_model, space = model_batch(call)
+    if x_model.shape[0] != 2:
+        raise RequestError(422, f"expected exactly 2 images (the two ends); got {x_model.shape[0]}")
     steps = call.options["steps"]
     check_batch(steps, call.limits)
-    a, b = x.permute(0, 2, 3, 1).numpy()  # (H, W, C) floats in [0, 1]
-    path = interpolate(call.model, a, b, steps=steps, method=call.options["method"], as_float=not space.is_uint8)
-    return {"images": path}
+    z_a, z_b = encode_batch(call, x_model)
+    path = interpolate_codes(z_a, z_b, steps, call.options["method"])
+    return {"images": call.model.decode(path.numpy(), as_float=not space.is_uint8)}
 
 
 def _score(call: Call) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
+from ..data.pixels import as_uint8
 from ..errors import AekitError
+from ..viz import encode_png
 from .endpoints import Call, Endpoint
-from .inputs import Limits, Payload, RequestError, decode_png, encode_png, json_array, parse_json, parse_options
+from .inputs import Limits, Payload, RequestError, decode_png, json_array, parse_json, parse_options
 from .served import Served
 
 QUERY_KEYS = {"model", "format"}
@@ -179,9 +181,8 @@ def render(result: dict[str, Any], served: Served, fmt: str) -> Response:
                                     "ask for JSON (the default) to get a batch")
         if images.ndim == 4 or (images.ndim == 2 and images.shape[1] == pixels):
             images = images[0]  # a batch of one
-        if images.dtype != np.uint8:
-            images = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
-        return Response(encode_png(to_hwc(images, served.model.input_shape)), media_type="image/png")
+        images = as_uint8(images)
+        return Response(encode_png(to_hwc(images, served.model.input_shape), quick=True), media_type="image/png")
     body: dict[str, Any] = {"model": served.name}
     for key, value in result.items():
         body[key] = jsonable(value)

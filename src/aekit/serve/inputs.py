@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from ..viz.grids import PNG_SIGNATURE
 
 
 class RequestError(Exception):
@@ -73,7 +71,7 @@ def decode_png(data: bytes, channels: int, limits: Limits, what: str = "the uplo
     Colour and alpha are converted the way PIL converts modes (canvas exports are RGBA); the
     size is checked from the header before any pixel is decoded.
     """
-    if not data.startswith(PNG_MAGIC):
+    if not data.startswith(PNG_SIGNATURE):
         head = data[:8]
         raise RequestError(415, f"expected a PNG image in {what} (starting with the PNG signature); "
                                 f"got {len(data)} bytes starting with {head!r}")
@@ -90,29 +88,6 @@ def decode_png(data: bytes, channels: int, limits: Limits, what: str = "the uplo
     except Exception as err:  # PIL raises many types on corrupt data; all mean the same to the client
         raise RequestError(400, f"could not decode {what} as a PNG ({type(err).__name__}: {err})") from None
     return pixels[..., None] if pixels.ndim == 2 else pixels
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """(H, W, C) / (H, W) uint8 -> PNG bytes (8-bit grey, RGB or RGBA; no row filters, zlib level 1).
-
-    Written directly rather than through PIL: for the small images served here PIL's encoder
-    setup costs ten times the compression itself.
-    """
-    a = np.ascontiguousarray(image, dtype=np.uint8)
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    h, w = a.shape[:2]
-    channels = 1 if a.ndim == 2 else a.shape[2]
-    colour = {1: 0, 3: 2, 4: 6}[channels]
-    rows = np.zeros((h, 1 + w * channels), np.uint8)  # each row: filter byte 0, then the pixels
-    rows[:, 1:] = a.reshape(h, w * channels)
-    header = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
-    return (PNG_MAGIC + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
-            + _chunk(b"IEND", b""))
 
 
 def parse_json(body: bytes) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.pixels import as_uint8
 from ..errors import AekitError
 from ..model import Model
 
@@ -37,9 +38,7 @@ def load_test_images(model: Model, count: int, data_dir: str | None = None) -> t
                           channels=data.image_channels, download=False, progress=False)
     except (AekitError, OSError) as err:
         return None, None, f"no test images of {data.dataset!r}: {err}"
-    images = test.images[:count]
-    if images.dtype != np.uint8:
-        images = np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+    images = as_uint8(test.images[:count])
     c, h, w = model.input_shape
     if images.shape[1:] != (h, w, c):
         return None, None, f"the test images are {images.shape[1:]}, the model takes {(h, w, c)}"

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..metrics import mse_per_sample, psnr_from_mse, ssim
+from ..metrics import per_sample_scores, psnr_from_mse, summarize_scores
 from ..model import Model
 from ..objectives.corruptions import parse_corruptions
-from .evaluate import reconstruct_unit, to_unit
+from .evaluate import MIN_MSE, reconstruct_unit, to_unit
 
 
 def denoise(model: Model, images: Any, *, batch_size: int = 1024) -> Any:
@@ -34,15 +34,12 @@ def quality(clean: torch.Tensor, images: torch.Tensor) -> dict[str, Any]:
 
     Both are (N, C, H, W) floats in [0, 1]. Per-image values come back as lists too.
     """
-    mse = mse_per_sample(clean, images).double()
-    structural = torch.cat([ssim(clean[i:i + 2048], images[i:i + 2048]) for i in range(0, len(clean), 2048)])
-    per_image_psnr = psnr_from_mse(mse.clamp_min(1e-12))
+    scores = per_sample_scores(clean, images, chunk_size=2048)
+    means = summarize_scores(scores, min_mse=MIN_MSE)
     return {
-        "mse": float(mse.mean()),
-        "psnr": float(psnr_from_mse(float(mse.mean()))),
-        "psnr_mean_per_image": float(per_image_psnr.mean()),
-        "ssim": float(structural.double().mean()),
-        "per_image": {"psnr": per_image_psnr.tolist(), "ssim": structural.double().tolist()},
+        **{k: means[k] for k in ("mse", "psnr", "psnr_mean_per_image", "ssim")},
+        "per_image": {"psnr": psnr_from_mse(scores["mse"].clamp_min(MIN_MSE)).tolist(),
+                      "ssim": scores["ssim"].tolist()},
     }
 
 

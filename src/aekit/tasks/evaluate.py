@@ -16,7 +16,8 @@ import torch
 from sklearn.decomposition import PCA
 
 from ..data.imageset import ImageSet
-from ..metrics import bce_per_sample, mse_per_sample, psnr_from_mse, ssim
+from ..data.pixels import as_unit
+from ..metrics import per_sample_scores, psnr_from_mse, summarize_scores
 from ..model import Model
 from .latent import latent_diagnostics, latent_summary_line
 from .likelihood import likelihood_evaluation
@@ -36,11 +37,14 @@ CONVENTIONS = {
 # their own keys to ``result`` (``latent``, ``likelihood``, ...).
 EXTRA_EVALUATIONS = (latent_diagnostics, likelihood_evaluation)
 
+# Floor on each image's MSE in the mean of per-image PSNRs: an exact reconstruction counts as
+# 120 dB, not inf, so eval.json stays finite JSON.
+MIN_MSE = 1e-12
+
 
 def to_unit(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, C) uint8 or [0, 1] float array -> (N, C, H, W) float32 tensor in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
+    return as_unit(torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2))
 
 
 @torch.inference_mode()
@@ -54,28 +58,9 @@ def reconstruct_unit(model: Model, x_unit: torch.Tensor, batch_size: int = 1024)
     return torch.cat(out)
 
 
-def per_sample_scores(x: torch.Tensor, x_hat: torch.Tensor, chunk: int = 2048) -> dict[str, np.ndarray]:
-    """MSE, BCE and SSIM of each sample, (N,) arrays, computed in chunks."""
-    scores: dict[str, list[torch.Tensor]] = {"mse": [], "bce": [], "ssim": []}
-    for start in range(0, x.shape[0], chunk):
-        a, b = x[start:start + chunk], x_hat[start:start + chunk]
-        scores["mse"].append(mse_per_sample(a, b))
-        scores["bce"].append(bce_per_sample(a, b))
-        scores["ssim"].append(ssim(a, b))
-    return {k: torch.cat(v).double().numpy() for k, v in scores.items()}
-
-
-def aggregate(scores: dict[str, np.ndarray]) -> dict[str, float]:
-    mse = float(scores["mse"].mean())
-    with np.errstate(divide="ignore"):
-        per_image_psnr = 10 * np.log10(1.0 / np.maximum(scores["mse"], 1e-12))
-    return {
-        "mse": mse,
-        "bce": float(scores["bce"].mean()),
-        "psnr": float(psnr_from_mse(mse)),
-        "psnr_mean_per_image": float(per_image_psnr.mean()),
-        "ssim": float(scores["ssim"].mean()),
-    }
+def _scores(x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per-sample MSE / BCE / SSIM as (N,) float64 arrays, for masking by class."""
+    return {k: v.numpy() for k, v in per_sample_scores(x, x_hat, chunk_size=2048).items()}
 
 
 def fit_pca(train_unit: torch.Tensor, n_components: int, seed: int = 0) -> PCA:
@@ -104,21 +89,21 @@ def evaluate_model(
     started = time.perf_counter()
     x_hat = reconstruct_unit(model, x, batch_size)
     seconds = time.perf_counter() - started
-    scores = per_sample_scores(x, x_hat)
+    scores = _scores(x, x_hat)
     result: dict[str, Any] = {
         "n": int(x.shape[0]),
         "input_shape": list(model.input_shape),
         "latent_dim": model.latent_dim,
         "compression_factor": round(int(np.prod(model.input_shape)) / model.latent_dim, 3),
-        "model": aggregate(scores),
+        "model": summarize_scores(scores, min_mse=MIN_MSE),
         "reconstruct_images_per_s": round(x.shape[0] / max(seconds, 1e-9), 1),
         "conventions": CONVENTIONS,
     }
     pca_scores = None
     if pca_train is not None:
         pca = fit_pca(to_unit(pca_train.images), model.latent_dim)
-        pca_scores = per_sample_scores(x, pca_reconstruct(pca, x))
-        result["pca"] = {"n_components": int(pca.n_components_), **aggregate(pca_scores)}
+        pca_scores = _scores(x, pca_reconstruct(pca, x))
+        result["pca"] = {"n_components": int(pca.n_components_), **summarize_scores(pca_scores, min_mse=MIN_MSE)}
         if keep_pca:
             result["_pca"] = pca
     for extra in EXTRA_EVALUATIONS:
@@ -131,8 +116,8 @@ def evaluate_model(
             if test.class_names is not None and int(label) < len(test.class_names):
                 row["name"] = test.class_names[int(label)]
             row["n"] = int(mask.sum())
-            row.update({k: v for k, v in aggregate({k: s[mask] for k, s in scores.items()}).items()
-                        if k in ("mse", "psnr", "ssim")})
+            means = summarize_scores({k: s[mask] for k, s in scores.items()}, min_mse=MIN_MSE)
+            row.update({k: means[k] for k in ("mse", "psnr", "ssim")})
             if pca_scores is not None:
                 row["pca_mse"] = float(pca_scores["mse"][mask].mean())
                 row["pca_psnr"] = float(psnr_from_mse(row["pca_mse"]))
