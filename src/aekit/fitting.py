@@ -2,9 +2,9 @@
 
 ``aekit.fit(x, preset="deep", epochs=5)`` is the library call; ``aekit.train`` (a run folder with
 checkpoints, resume, DDP, evaluation and a report, :mod:`aekit.runs.train`) is built on the same
-pieces here: :func:`prepare_run` completes a config from the data, :func:`make_batches` puts
-the data on the device, :func:`train_module` builds the network and objective and runs
-:func:`aekit.train.loop.fit`.
+pieces here: :func:`prepare_run` completes a config from the data and builds its objective,
+:func:`make_batches` puts the data on the device, :func:`train_module` builds the network and
+runs :func:`aekit.train.loop.fit`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .data.splits import split_off
 from .errors import AekitError
 from .model import Model, resolve_device
 from .models import Autoencoder, build_model
-from .objectives import build_objective
+from .objectives import Objective, build_objective
 from .presets import build_run_config, route_overrides
 from .train import distributed
 from .train.loop import FitResult, InMemoryBatches, ShardedBatches, shard_indices
@@ -35,11 +35,11 @@ log = logging.getLogger(__name__)
 IN_MEMORY = "in-memory"  # DataConfig.dataset of a model fitted on arrays
 
 
-def prepare_run(run: RunConfig, preprocessing: Preprocessing, n_train: int) -> RunConfig:
-    """Complete ``run`` from the data: the input shape, and the epochs when 0 (automatic).
-
-    Also checks what only the data can tell (normalised inputs need a linear output) and builds
-    the objective once, so a bad combination fails before anything is trained or written.
+def prepare_run(run: RunConfig, preprocessing: Preprocessing, n_train: int,
+                device: torch.device) -> tuple[RunConfig, Objective]:
+    """Complete ``run`` from the data (the input shape; the epochs when 0, automatic) and build
+    its objective: the one built for training, so a bad combination fails before anything is
+    trained or written.
     """
     run = replace(run, model=run.model.with_overrides(input_shape=preprocessing.input_shape))
     if run.train.epochs == 0:
@@ -50,8 +50,7 @@ def prepare_run(run: RunConfig, preprocessing: Preprocessing, n_train: int) -> R
             "data.normalize=true standardises inputs, which a sigmoid output cannot reproduce; "
             "also set model.output_activation=none and objective.reconstruction=mse"
         )
-    build_objective(run.objective, run.model)
-    return run
+    return run, build_objective(run.objective, run.model, data_range=preprocessing.model_range(device))
 
 
 def set_threads(run: RunConfig, device: torch.device, world: distributed.World) -> None:
@@ -80,17 +79,15 @@ def make_batches(run: RunConfig, preprocessing: Preprocessing, train: np.ndarray
     return train_batches, val_batches
 
 
-def train_module(run: RunConfig, preprocessing: Preprocessing, train: InMemoryBatches,
-                 val: InMemoryBatches | None, *, device: torch.device, progress: bool = False,
-                 **fit_options: Any) -> tuple[Autoencoder, FitResult]:
-    """Build the network and objective ``run`` describes and train them; returns the best weights.
+def train_module(run: RunConfig, objective: Objective, train: InMemoryBatches, val: InMemoryBatches | None, *,
+                 device: torch.device, progress: bool = False, **fit_options: Any) -> tuple[Autoencoder, FitResult]:
+    """Build the network ``run`` describes and train it with ``objective``; returns the best weights.
 
     ``fit_options`` go to :func:`aekit.train.loop.fit` (``resume_from``, ``save_checkpoint``,
     ``on_best``, ``callbacks``).
     """
     torch.manual_seed(run.train.seed)
     module = build_model(run.model).to(device)
-    objective = build_objective(run.objective, run.model, data_range=preprocessing.model_range(device))
     result = fit_loop(module, objective, train, val, run.train, device=device, progress=progress, **fit_options)
     module.load_state_dict(result.best_state)
     return module.eval(), result
@@ -142,12 +139,12 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
     if len(train) == 0:
         raise AekitError(f"x: expected at least one training sample after holding out validation; got {len(data)}")
     preprocessing = fit_preprocessing(train, kind, normalize=run.data.normalize)
-    run = prepare_run(run, preprocessing, len(train))
     torch_device = resolve_device(device if device != "auto" else run.train.device)
+    run, objective = prepare_run(run, preprocessing, len(train), torch_device)
     world = distributed.current_world()
     set_threads(run, torch_device, world)
     train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
-    module, result = train_module(run, preprocessing, train_batches, val_batches, device=torch_device,
+    module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
                                   progress=progress)
     info = {"source": IN_MEMORY, "kind": kind, "splits": {"train": len(train), "val": len(val)},
             "sample_shape": list(train.shape[1:]), "dtype": str(train.dtype), "seed": run.train.seed}

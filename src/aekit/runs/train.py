@@ -25,6 +25,7 @@ from ..errors import AekitError
 from ..fitting import make_batches, prepare_run, set_threads, train_module
 from ..model import Model, load_model, resolve_device
 from ..models import build_model
+from ..objectives import Objective
 from ..presets import build_run_config, route_overrides
 from ..tasks.generate import fit_sampler_after_training
 from ..train import distributed
@@ -110,12 +111,13 @@ def train(
     log.info("loading dataset %r ...", run.data.dataset)
     splits = load_splits(run.data, seed=run.train.seed, progress=progress)
     preprocessing = Preprocessing.fit(splits.train.images, normalize=run.data.normalize)
-    run = prepare_run(run, preprocessing, len(splits.train))
+    device = distributed.rank_device(resolve_device(run.train.device), world)
+    run, objective = prepare_run(run, preprocessing, len(splits.train), device)
     if world.is_main:
         folder.root.mkdir(parents=True, exist_ok=True)
         folder.write_record(run, preprocessing, splits.info, state="running", epochs_done=0, processes=world.size)
-    return _execute(folder, run, splits, preprocessing, resume=False, progress=progress, evaluate=evaluate,
-                    trackers=trackers)
+    return _execute(folder, run, objective, splits, preprocessing, device, resume=False, progress=progress,
+                    evaluate=evaluate, trackers=trackers)
 
 
 def resume_run(run_dir: str | os.PathLike, *, progress: bool = True, evaluate: bool = True,
@@ -147,10 +149,12 @@ def resume_run(run_dir: str | os.PathLike, *, progress: bool = True, evaluate: b
             f"{preprocessing.to_dict()} vs recorded {record['preprocessing']}); check --data-dir"
         )
     world = distributed.current_world()
+    device = distributed.rank_device(resolve_device(run.train.device), world)
+    run, objective = prepare_run(run, preprocessing, len(splits.train), device)
     if world.is_main:
         folder.write_record(run, preprocessing, splits.info, state="running", processes=world.size)
-    return _execute(folder, run, splits, preprocessing, resume=True, progress=progress, evaluate=evaluate,
-                    trackers=trackers)
+    return _execute(folder, run, objective, splits, preprocessing, device, resume=True, progress=progress,
+                    evaluate=evaluate, trackers=trackers)
 
 
 def _fresh_run_config(preset: str, dataset: str | None, overrides: dict[str, Any]) -> RunConfig:
@@ -186,10 +190,10 @@ def _launch_processes(nproc: int, preset: str, *, dataset: str | None, out: str 
     return load_model(RunFolder(Path(out)).model_dir)
 
 
-def _execute(folder: RunFolder, run: RunConfig, splits, preprocessing: Preprocessing, *, resume: bool,
-             progress: bool, evaluate: bool, trackers: tuple[str, ...]) -> Model:
+def _execute(folder: RunFolder, run: RunConfig, objective: Objective, splits, preprocessing: Preprocessing,
+             device: torch.device, *, resume: bool, progress: bool, evaluate: bool,
+             trackers: tuple[str, ...]) -> Model:
     world = distributed.current_world()
-    device = distributed.rank_device(resolve_device(run.train.device), world)
     set_threads(run, device, world)
     if not world.is_main:
         trackers = ()
@@ -233,7 +237,7 @@ def _execute(folder: RunFolder, run: RunConfig, splits, preprocessing: Preproces
         if world.distributed:
             log.info("each process holds its shard of the training set (%d images on rank 0)",
                      len(train_batches.data))
-    module, result = train_module(run, preprocessing, train_batches, val_batches, device=device, progress=progress,
+    module, result = train_module(run, objective, train_batches, val_batches, device=device, progress=progress,
                                   resume_from=resume_from, save_checkpoint=checkpoint, on_best=export,
                                   callbacks=tuple(callbacks))
     model = Model(module, preprocessing, run, path=folder.model_dir, data_info=data_info)
