@@ -105,6 +105,7 @@ def read_fitted(info: Any, tensors: dict[str, torch.Tensor], model_dir: Path) ->
         except AekitError as err:
             raise AekitError(f"{config_file}: fitted[{key!r}] is malformed: {err}; refit it: {cls.fit_hint}") \
                 from None
+        # the tensors the rebuilt component saves are the ones its entry names; any other is left over
         extra = sorted(prefix + name for name in set(own) - set(component.to_state()[1]))
         if extra:
             raise AekitError(f"{tensor_file}: tensor(s) {', '.join(extra)} are not part of fitted[{key!r}] as "

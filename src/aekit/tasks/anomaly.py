@@ -163,6 +163,10 @@ class AnomalyDetector:
         threshold_: scores above it are anomalies.
         score_: the resolved score kind.
         scale_: spread (standard deviation) of the normal scores, for :meth:`predict_proba`.
+
+    ``fit`` also keeps these as the model's fitted component ``model_.fitted["anomaly"]`` (an
+    :class:`~aekit.thresholds.AnomalyThreshold`), which :meth:`save` writes with the model and
+    :meth:`from_model` reads back.
     """
 
     def __init__(self, model: Model | str | os.PathLike = "conv", *, score: str = "auto",
