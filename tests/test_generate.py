@@ -54,9 +54,9 @@ def test_mixture_sampler_recovers_clusters_and_round_trips():
     torch.testing.assert_close(left.std(0), torch.tensor([0.5, 1.0]), atol=0.05, rtol=0)
     cooler = sampler.sample(20000, temperature=0.5, generator=torch.Generator().manual_seed(0))
     assert float(cooler[cooler[:, 0] < 0].std(0)[1]) == pytest.approx(0.5, abs=0.05)
-    info, tensors = sampler.to_fitted()
+    info, tensors = sampler.to_state()
     json.dumps(info)  # JSON-able settings
-    again = GaussianMixtureSampler.from_fitted(info, tensors)
+    again = GaussianMixtureSampler.from_state(info, tensors)
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     torch.testing.assert_close(again.sample(10, generator=g1), sampler.sample(10, generator=g2))
 
@@ -74,14 +74,14 @@ def test_wide_codes_get_a_diagonal_mixture_that_samples_and_round_trips():
     assert len(low) == pytest.approx(2000, rel=0.1)
     assert float(low.std(0).mean()) == pytest.approx(0.5, abs=0.05)
     assert float(z[z.mean(1) > 0].std(0).mean()) == pytest.approx(2.0, abs=0.15)
-    info, tensors = sampler.to_fitted()
+    info, tensors = sampler.to_state()
     assert info["covariance_type"] == "diag"
-    again = GaussianMixtureSampler.from_fitted(info, tensors)
+    again = GaussianMixtureSampler.from_state(info, tensors)
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     torch.testing.assert_close(again.sample(10, generator=g1), sampler.sample(10, generator=g2))
-    tensors["sampler.covariances"] = torch.ones(2, k, k)
+    tensors["covariances"] = torch.ones(2, k, k)
     with pytest.raises(AekitError, match="disagree"):
-        GaussianMixtureSampler.from_fitted(info, tensors)
+        GaussianMixtureSampler.from_state(info, tensors)
 
 
 def test_mixture_sampler_checks():
@@ -90,10 +90,10 @@ def test_mixture_sampler_checks():
     with pytest.raises(AekitError, match="at least 20 codes"):
         GaussianMixtureSampler(10).fit(np.zeros((5, 2)))
     sampler = GaussianMixtureSampler(2).fit(two_clusters(200))
-    info, tensors = sampler.to_fitted()
-    del tensors["sampler.weights"]
+    info, tensors = sampler.to_state()
+    del tensors["weights"]
     with pytest.raises(AekitError, match="missing tensor"):
-        GaussianMixtureSampler.from_fitted(info, tensors)
+        GaussianMixtureSampler.from_state(info, tensors)
 
 
 def test_interpolation_paths():
@@ -145,7 +145,7 @@ def runs(tmp_path_factory):
 def test_deterministic_model_gets_a_saved_mixture_sampler(runs):
     model = load_model(runs["deep"])
     sampler = saved_sampler(model)
-    assert sampler is not None and sampler.latent_dim == 3 and model.fitted["sampler"]["n_fit"] > 100
+    assert sampler is not None and sampler.latent_dim == 3 and model.fitted["sampler"].n_fit_ > 100
     images = generate(model, 8, seed=1)
     assert images.shape == (8, 12, 12, 1) and images.dtype == np.uint8
     np.testing.assert_array_equal(images, generate(model, 8, seed=1))  # reproducible by seed
@@ -157,7 +157,6 @@ def test_deterministic_model_gets_a_saved_mixture_sampler(runs):
 def test_sampler_missing_raises_with_a_hint_and_refits(runs, tmp_path):
     model = load_model(runs["deep"])
     model.fitted.pop("sampler")
-    model.fitted_tensors.clear()
     model.save(tmp_path / "m")
     bare = load_model(tmp_path / "m")
     with pytest.raises(NotFittedError, match="--fit-sampler"):
@@ -239,7 +238,7 @@ def test_cli_generate_interpolate_likelihood(runs, tmp_path, capsys):
     assert main(["generate", str(runs["deep"]), "--what", "traversal", "-o", str(tmp_path / "t.png")]) == 0
     assert main(["generate", str(runs["deep"]), "-n", "9", "-o", str(tmp_path / "d.png"),
                  "--fit-sampler", "--components", "3"]) == 0
-    assert load_model(runs["deep"]).fitted["sampler"]["n_components"] == 3
+    assert load_model(runs["deep"]).fitted["sampler"].n_components == 3
     # indices into the test split, and files
     assert main(["interpolate", str(runs["vae"]), "0", "5", "--steps", "4", "--method", "both",
                  "-o", str(tmp_path / "s.png")]) == 0

@@ -9,14 +9,17 @@ from aekit.errors import AekitError
 from aekit.model import Model, load_model, save_model
 from aekit.models import build_model
 from aekit.presets import build_run_config
+from aekit.samplers import GaussianMixtureSampler
+from aekit.thresholds import AnomalyThreshold
 
 
 @pytest.fixture
 def saved(tmp_path):
     run = build_run_config("conv", input_shape=(1, 8, 8), model={"latent_dim": 3, "channels": (4, 8)})
     torch.manual_seed(0)
-    model = Model(build_model(run.model), Preprocessing((1, 8, 8)), run, fitted={"threshold_": 0.5},
-                  fitted_tensors={"means": torch.arange(6.0).reshape(2, 3)})
+    sampler = GaussianMixtureSampler(2, seed=0).fit(np.random.default_rng(0).normal(size=(40, 3)))
+    model = Model(build_model(run.model), Preprocessing((1, 8, 8)), run,
+                  fitted={"anomaly": AnomalyThreshold("mse", 0.5, 0.1, 10), "sampler": sampler})
     path = save_model(model, tmp_path / "model")
     return model, path
 
@@ -27,8 +30,8 @@ def test_round_trip_keeps_weights_config_and_fitted_state(saved):
     loaded = load_model(path)
     x = np.random.default_rng(0).integers(0, 256, (5, 8, 8), dtype=np.uint8)
     np.testing.assert_array_equal(loaded.reconstruct(x), model.reconstruct(x))
-    assert loaded.fitted == {"threshold_": 0.5}
-    torch.testing.assert_close(loaded.fitted_tensors["means"], model.fitted_tensors["means"])
+    assert loaded.fitted["anomaly"] == AnomalyThreshold("mse", 0.5, 0.1, 10)
+    torch.testing.assert_close(loaded.fitted["sampler"].means_, model.fitted["sampler"].means_)
     config = json.loads((path / "config.json").read_text())
     assert config["class"] == "aekit.Autoencoder" and config["format_version"] == 1 and "aekit_version" in config
 

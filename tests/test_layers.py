@@ -76,7 +76,9 @@ def test_cycle_finder_finds_a_planted_cycle():
 
 def test_layer_contracts_hold():
     lint = Path(sys.executable).with_name("lint-imports")
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}  # this checkout, whatever the venv has installed
+    # lint this checkout's src, not whichever aekit the virtual environment has installed (a worktree's
+    # tests would otherwise check another checkout's modules against this checkout's contracts)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "0 broken" in done.stdout

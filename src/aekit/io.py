@@ -4,13 +4,17 @@
 
     model/
       config.json          class, format version, aekit version, preset, model / objective /
-                           preprocessing config, fitted state (thresholds, sampler settings, ...)
+                           preprocessing config; under "fitted", each fitted component's settings
       model.safetensors    the network's weights
-      fitted.safetensors   optional tensors of fitted state (codec tables, mixture means, ...)
+      fitted.safetensors   optional tensors of the fitted components, named "<key>.<name>"
+                           ("sampler.means", "codec.1.pmf", ...)
 
 Reading rebuilds the network from ``config.json`` and loads the weights with ``strict=True``;
-nothing is unpickled and no size is guessed from a weight's shape. This module knows the
-format only; :class:`aekit.model.Model` is what users hold.
+nothing is unpickled and no size is guessed from a weight's shape. Fitted components (the
+mixture sampler, the anomaly threshold, the code tables; :mod:`aekit.fitted`) are rebuilt by the
+class registered under their key, which checks its entry; an unknown key, a malformed entry, a
+tensor the entry needs that is missing, or a tensor no entry needs, is an error naming the file
+and the key. This module knows the format only; :class:`aekit.model.Model` is what users hold.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import safetensors
 import safetensors.torch
 import torch
 
+from . import codetables, samplers, thresholds  # noqa: F401  (they register the fitted components read here)
 from ._version import __version__
 from .config import RunConfig
 from .data.kinds import preprocessing_from_dict
 from .data.preprocess import Preprocessing
 from .errors import AekitError
 from .fileio import atomic_write_bytes, atomic_write_json, replace_dir
+from .fitted import FittedComponent, MissingTensor, check_components, fitted_type
 from .models import Autoencoder, build_model
 
 FORMAT_VERSION = 1
@@ -51,15 +57,67 @@ class SavedModel:
     module: Autoencoder
     preprocessing: Preprocessing  # or another kind's (aekit.data.kinds)
     config: RunConfig
-    fitted: dict[str, Any] = field(default_factory=dict)
-    fitted_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    fitted: dict[str, FittedComponent] = field(default_factory=dict)
     data_info: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
 
+# --------------------------------------------------------------------- fitted components
+def fitted_state(fitted: dict[str, FittedComponent]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``config.json["fitted"]`` and the ``fitted.safetensors`` tensors of ``fitted``."""
+    check_components(fitted)
+    info: dict[str, Any] = {}
+    tensors: dict[str, torch.Tensor] = {}
+    for key, component in fitted.items():
+        info[key], own = component.to_state()
+        try:
+            json.dumps(info[key])
+        except (TypeError, ValueError) as err:
+            raise AekitError(f"fitted[{key!r}]: its settings are not plain JSON ({err})") from None
+        tensors.update({f"{key}.{name}": t.detach().cpu().contiguous() for name, t in own.items()})
+    return info, tensors
+
+
+def read_fitted(info: Any, tensors: dict[str, torch.Tensor], model_dir: Path) -> dict[str, FittedComponent]:
+    """Rebuild each component of ``config.json["fitted"]`` through the class registered under its key."""
+    config_file, tensor_file = model_dir / CONFIG_FILE, model_dir / FITTED_FILE
+    if not isinstance(info, dict):
+        raise AekitError(f"{config_file}: \"fitted\" must be a JSON object of fitted components; got "
+                         f"{type(info).__name__}")
+    strays = sorted(name for name in tensors if name.split(".", 1)[0] not in info)
+    if strays:
+        raise AekitError(f"{tensor_file}: tensor(s) {', '.join(strays)} belong to no fitted component of "
+                         f"{CONFIG_FILE} (fitted: {', '.join(sorted(info)) or 'none'})")
+    fitted = {}
+    for key, entry in info.items():
+        try:
+            cls = fitted_type(key)
+        except AekitError as err:
+            raise AekitError(f"{config_file}: fitted[{key!r}]: {err}; this aekit ({__version__}) cannot read it")\
+                from None
+        prefix = f"{key}."
+        own = {name[len(prefix):]: t for name, t in tensors.items() if name.startswith(prefix)}
+        try:
+            component = cls.from_state(entry, own)
+        except MissingTensor as err:
+            where = tensor_file if tensor_file.exists() else f"{model_dir} (no {FITTED_FILE})"
+            raise AekitError(f"{where}: missing tensor {prefix + err.name!r}, which fitted[{key!r}] in "
+                             f"{CONFIG_FILE} needs; refit it: {cls.fit_hint}") from None
+        except AekitError as err:
+            raise AekitError(f"{config_file}: fitted[{key!r}] is malformed: {err}; refit it: {cls.fit_hint}") \
+                from None
+        # the tensors the rebuilt component saves are the ones its entry names; any other is left over
+        extra = sorted(prefix + name for name in set(own) - set(component.to_state()[1]))
+        if extra:
+            raise AekitError(f"{tensor_file}: tensor(s) {', '.join(extra)} are not part of fitted[{key!r}] as "
+                             f"{CONFIG_FILE} describes it; refit it: {cls.fit_hint}")
+        fitted[key] = component
+    return fitted
+
+
 # --------------------------------------------------------------------- write
-def config_dict(saved: SavedModel) -> dict[str, Any]:
-    """The ``config.json`` record of a model."""
+def config_dict(saved: SavedModel, fitted: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``config.json`` record of a model (``fitted``: the components' JSON, from :func:`fitted_state`)."""
     return {
         "class": CLASS_NAME,
         "format_version": FORMAT_VERSION,
@@ -71,7 +129,7 @@ def config_dict(saved: SavedModel) -> dict[str, Any]:
         "train": saved.config.train.to_dict(),
         "data": saved.config.data.to_dict(),
         "data_info": saved.data_info,
-        "fitted": saved.fitted,
+        "fitted": fitted_state(saved.fitted)[0] if fitted is None else fitted,
     }
 
 
@@ -87,10 +145,10 @@ def write_model_dir(saved: SavedModel, path: str | os.PathLike) -> Path:
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in saved.module.state_dict().items()}
         atomic_write_bytes(tmp / WEIGHTS_FILE, safetensors.torch.save(state, metadata={"format": "pt"}))
-        if saved.fitted_tensors:
-            fitted = {k: v.detach().cpu().contiguous() for k, v in saved.fitted_tensors.items()}
-            atomic_write_bytes(tmp / FITTED_FILE, safetensors.torch.save(fitted))
-        atomic_write_json(tmp / CONFIG_FILE, config_dict(saved))
+        fitted_info, fitted_tensors = fitted_state(saved.fitted)
+        if fitted_tensors:
+            atomic_write_bytes(tmp / FITTED_FILE, safetensors.torch.save(fitted_tensors))
+        atomic_write_json(tmp / CONFIG_FILE, config_dict(saved, fitted_info))
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -170,5 +228,6 @@ def read_model_dir(path: str | os.PathLike) -> SavedModel:
     except RuntimeError as err:
         raise AekitError(f"{model_dir / WEIGHTS_FILE} does not match config.json: {err}") from None
     fitted_tensors = load_tensors(model_dir / FITTED_FILE) if (model_dir / FITTED_FILE).exists() else {}
-    return SavedModel(module, preprocessing, run, fitted=raw.get("fitted") or {}, fitted_tensors=fitted_tensors,
-                      data_info=raw.get("data_info") or {}, path=model_dir)
+    fitted = read_fitted({} if raw.get("fitted") is None else raw["fitted"], fitted_tensors, model_dir)
+    return SavedModel(module, preprocessing, run, fitted=fitted, data_info=raw.get("data_info") or {},
+                      path=model_dir)

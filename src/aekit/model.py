@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 from .config import RunConfig
 from .data.preprocess import Preprocessing
 from .errors import AekitError
+from .fitted import FittedComponent, check_components
 from .io import SavedModel, read_model_dir, write_model_dir
 from .models import Autoencoder
 from .models.summary import summary_text
@@ -47,21 +49,23 @@ class Model:
         module: the :class:`~aekit.models.Autoencoder` (model-space tensors in and out).
         preprocessing: the recorded :class:`~aekit.data.preprocess.Preprocessing`.
         config: the :class:`~aekit.config.RunConfig` it was trained with.
-        fitted: JSON-able fitted state saved with the model (filled in by tasks).
-        fitted_tensors: tensor fitted state saved with the model.
+        fitted: the fitted components saved with the model, by key (:mod:`aekit.fitted`):
+            ``"sampler"`` a :class:`~aekit.samplers.GaussianMixtureSampler`, ``"anomaly"`` an
+            :class:`~aekit.thresholds.AnomalyThreshold`, ``"codec"`` the
+            :class:`~aekit.codetables.CodeTables`; filled in by tasks.
         path: the folder it was loaded from, if any.
     """
 
     def __init__(
         self, module: Autoencoder, preprocessing: Preprocessing, config: RunConfig, *,
-        fitted: dict[str, Any] | None = None, fitted_tensors: dict[str, torch.Tensor] | None = None,
-        path: str | os.PathLike | None = None, data_info: dict[str, Any] | None = None,
+        fitted: Mapping[str, FittedComponent] | None = None, path: str | os.PathLike | None = None,
+        data_info: dict[str, Any] | None = None,
     ):
         self.module = module.eval()
         self.preprocessing = preprocessing
         self.config = config
-        self.fitted = dict(fitted or {})
-        self.fitted_tensors = dict(fitted_tensors or {})
+        self.fitted: dict[str, FittedComponent] = dict(fitted or {})
+        check_components(self.fitted)
         self.path = Path(path) if path is not None else None
         self.data_info = dict(data_info or {})
 
@@ -147,14 +151,14 @@ class Model:
 
     def _saved(self) -> SavedModel:
         return SavedModel(self.module, self.preprocessing, self.config, fitted=self.fitted,
-                          fitted_tensors=self.fitted_tensors, data_info=self.data_info)
+                          data_info=self.data_info)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Model:
         """Load a saved model (a model folder, or a run folder holding ``model/``)."""
         saved = read_model_dir(path)
-        model = cls(saved.module, saved.preprocessing, saved.config, fitted=saved.fitted,
-                    fitted_tensors=saved.fitted_tensors, path=saved.path, data_info=saved.data_info)
+        model = cls(saved.module, saved.preprocessing, saved.config, fitted=saved.fitted, path=saved.path,
+                    data_info=saved.data_info)
         return model.to(device)
 
     def __repr__(self) -> str:

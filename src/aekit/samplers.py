@@ -5,8 +5,9 @@
   draws from it: this is what makes a *deterministic* autoencoder generative (Ghosh et al.
   2020, "From Variational to Deterministic Autoencoders", sample their RAEs this way; pythae's
   ``GaussianMixtureSampler`` too). It is fitted with scikit-learn's ``GaussianMixture`` and
-  saved with the model as plain tensors (means, covariances, weights), never pickled; sampling
-  is done here from those tensors.
+  saved with the model as plain tensors (means, covariances, weights), never pickled: it is
+  the fitted component ``"sampler"`` (:mod:`aekit.fitted`). Sampling is done here from those
+  tensors.
 
 Both take a ``temperature`` T that scales the spread: N(0, T²I) for the prior, μ_c + T·L_c·ε
 for mixture component c (L_c the Cholesky factor of its covariance). T < 1 trades variety for
@@ -15,15 +16,14 @@ cleaner samples.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
+from . import fitted
 from .errors import AekitError, NotFittedError
-
-FITTED_KEY = "sampler"
-TENSOR_PREFIX = "sampler."
 
 
 def _check_temperature(temperature: float) -> None:
@@ -58,8 +58,9 @@ class PriorSampler:
 FULL_COVARIANCE_MAX_DIM = 128
 
 
-class GaussianMixtureSampler:
-    """A Gaussian mixture over training codes.
+@fitted.register_fitted
+class GaussianMixtureSampler(fitted.FittedComponent):
+    """A Gaussian mixture over training codes; saved with the model as ``Model.fitted["sampler"]``.
 
     Args:
         n_components: mixture components (10 by default, one per MNIST class in spirit).
@@ -79,6 +80,8 @@ class GaussianMixtureSampler:
     """
 
     kind = "gmm"
+    key = "sampler"
+    fit_hint = "aekit generate RUN --fit-sampler"
 
     def __init__(self, n_components: int = 10, *, max_samples: int = 20000, covariance_type: str = "auto",
                  seed: int = 0):
@@ -156,33 +159,39 @@ class GaussianMixtureSampler:
         return self.means_[comps] + temperature * (self._cholesky()[comps] @ eps).squeeze(-1)
 
     # ----------------------------------------------------------------- saved state
-    def to_fitted(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-        """(JSON-able settings, tensors) for ``Model.fitted`` / ``Model.fitted_tensors``."""
+    def to_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """(JSON-able settings, tensors ``means``, ``covariances``, ``weights``) for ``Model.fitted``."""
         self.check_is_fitted()
         info = {"kind": self.kind, "n_components": self.n_components, "covariance_type": self.covariance_type_,
                 "latent_dim": self.latent_dim, "n_fit": self.n_fit_, "seed": self.seed,
                 "train_log_likelihood": round(self.train_log_likelihood_, 4)}
-        tensors = {TENSOR_PREFIX + "means": self.means_, TENSOR_PREFIX + "covariances": self.covariances_,
-                   TENSOR_PREFIX + "weights": self.weights_}
+        tensors = {"means": self.means_, "covariances": self.covariances_, "weights": self.weights_}
         return info, tensors
 
     @classmethod
-    def from_fitted(cls, info: dict[str, Any], tensors: dict[str, torch.Tensor]) -> GaussianMixtureSampler:
-        """Rebuild from what :meth:`to_fitted` saved; shapes are checked, not trusted."""
-        try:
-            means, covs, weights = (tensors[TENSOR_PREFIX + k].float() for k in ("means", "covariances", "weights"))
-        except KeyError as err:
-            raise AekitError(f"saved sampler is incomplete: missing tensor {err}; refit it "
-                             "(aekit generate RUN --fit-sampler)") from None
-        c, k = means.shape
-        kind = info.get("covariance_type", "full")
-        expected = (c, k, k) if kind == "full" else (c, k)
-        if kind not in ("full", "diag") or covs.shape != expected or weights.shape != (c,) \
-                or int(info.get("n_components", c)) != c:
-            raise AekitError(f"saved sampler tensors disagree: means {tuple(means.shape)}, {kind} covariances "
-                             f"{tuple(covs.shape)}, weights {tuple(weights.shape)}; refit it")
-        sampler = cls(c, covariance_type=kind, seed=int(info.get("seed", 0)))
+    def from_state(cls, info: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> GaussianMixtureSampler:
+        """Rebuild from what :meth:`to_state` saved; fields and shapes are checked, not trusted."""
+        info = fitted.entry(info, "sampler")
+        kind = info.get("kind")
+        if kind != cls.kind:
+            raise AekitError(f"unknown saved sampler kind {kind!r}; expected {cls.kind!r}")
+        covariance_type = fitted.choice(info, "covariance_type", ("full", "diag"))
+        n_components = fitted.integer(info, "n_components", minimum=1)
+        means, covs, weights = (fitted.tensor(tensors, k).float() for k in ("means", "covariances", "weights"))
+        c = means.shape[0] if means.dim() == 2 else -1
+        k = means.shape[1] if means.dim() == 2 else -1
+        expected = (c, k, k) if covariance_type == "full" else (c, k)
+        if means.dim() != 2 or covs.shape != expected or weights.shape != (c,) or n_components != c \
+                or fitted.integer(info, "latent_dim", default=k) != k:
+            raise AekitError(f"saved sampler tensors disagree: {n_components} components, means "
+                             f"{tuple(means.shape)}, {covariance_type} covariances {tuple(covs.shape)}, "
+                             f"weights {tuple(weights.shape)}")
+        if bool((weights < 0).any()) or abs(float(weights.double().sum()) - 1.0) > 1e-3:
+            raise AekitError(f"saved sampler weights: expected non-negative weights summing to 1; got sum "
+                             f"{float(weights.double().sum()):.6g}")
+        sampler = cls(c, covariance_type=covariance_type, seed=fitted.integer(info, "seed"))
         sampler.means_, sampler.covariances_, sampler.weights_ = means, covs, weights
-        sampler.n_fit_ = int(info.get("n_fit", 0))
-        sampler.train_log_likelihood_ = float(info.get("train_log_likelihood", float("nan")))
+        sampler.n_fit_ = fitted.integer(info, "n_fit", minimum=0)
+        sampler.train_log_likelihood_ = fitted.number(info, "train_log_likelihood", default=float("nan"),
+                                                      finite=False)
         return sampler

@@ -23,37 +23,33 @@ from typing import Any
 
 import numpy as np
 
+from ..codetables import CodePrior, CodeTables, check_step, step_key
 from ..errors import AekitError, NotFittedError
+from ..fitted import component
 from ..model import Model
 from .container import ID_BYTES, Header, pack, read_header, unpack
-from .prior import CodePrior, check_step, step_key
-
-FITTED_KEY = "codec"
 
 
 def fit_codec(model: Model, images: Any, steps: Any = (1.0,)) -> dict[float, CodePrior]:
-    """Fit code tables for each quantisation step on the codes of ``images``; kept in ``model.fitted``.
+    """Fit code tables for each quantisation step on the codes of ``images``; kept in ``model.fitted["codec"]``.
 
-    Call ``model.save(path)`` afterwards to persist them. Returns step -> prior.
+    Tables of other steps already fitted are kept. Call ``model.save(path)`` afterwards to
+    persist them. Returns step -> prior.
     """
     steps = [check_step(s) for s in (steps if isinstance(steps, list | tuple) else (steps,))]
     codes = np.asarray(model.encode(images), dtype=np.float32)
-    info = dict(model.fitted.get(FITTED_KEY) or {"tables": {}})
-    tables = dict(info.get("tables", {}))
+    tables = component(model.fitted, CodeTables) or CodeTables()
     priors = {}
     for step in steps:
-        prior = CodePrior.fit(codes, step)
-        key = step_key(step)
-        meta, tensors = prior.to_fitted(f"codec.{key}")
-        tables[key] = meta
-        model.fitted_tensors.update(tensors)
-        priors[step] = prior
-    model.fitted[FITTED_KEY] = {"tables": tables}
+        priors[step] = CodePrior.fit(codes, step)
+        tables.add(priors[step])
+    model.fitted[CodeTables.key] = tables
     return priors
 
 
 def fitted_steps(model: Model) -> list[float]:
-    return sorted(float(v["step"]) for v in (model.fitted.get(FITTED_KEY) or {}).get("tables", {}).values())
+    tables = component(model.fitted, CodeTables)
+    return tables.steps if tables is not None else []
 
 
 def fit_codec_from_training_data(model: Model, steps: Any = (1.0,), *, data_dir: str | None = None,
@@ -74,14 +70,14 @@ class Codec:
     def __init__(self, model: Model, step: float = 1.0):
         self.model = model
         self.step = check_step(step)
-        tables = (model.fitted.get(FITTED_KEY) or {}).get("tables", {})
+        tables = component(model.fitted, CodeTables)
         key = step_key(self.step)
-        if key not in tables:
+        if tables is None or self.step not in tables:
             have = ", ".join(step_key(s) for s in fitted_steps(model)) or "none"
             raise NotFittedError(f"no code tables for step {key} are saved with {model.path or 'this model'} "
                                  f"(fitted steps: {have}); fit them: aekit compress RUN --fit-codec --step {key} "
                                  "(or aekit.codec.fit_codec(model, train_images, steps))")
-        self.prior = CodePrior.from_fitted(tables[key], model.fitted_tensors, f"codec.{key}")
+        self.prior = tables[self.step]
         if self.prior.dim != model.latent_dim:
             raise AekitError(f"the saved code tables are {self.prior.dim}-D but the model's code has "
                              f"{model.latent_dim} values; refit them with aekit compress RUN --fit-codec")

@@ -13,7 +13,7 @@ Layout, format version 1 (all multi-byte numbers little-endian unless said other
     end-4   4     CRC-32 of every byte before it
 
 The payload holds N*k symbols (k = code size) coded in image order with the per-dimension tables
-of :class:`~aekit.codec.prior.CodePrior`, through ``constriction``'s range coder. Dropping
+of :class:`~aekit.codetables.CodePrior`, through ``constriction``'s range coder. Dropping
 trailing zero bytes is lossless: the reader pads the last word with zeros again, and the coder
 reads missing words as zeros (checked at write time; the untrimmed words are kept otherwise).
 The CRC catches truncation and corruption before anything is decoded.

@@ -41,12 +41,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import AekitError, NotFittedError
+from ..fitted import component
 from ..metrics import ssim, ssim_map
 from ..model import Model, load_model
 from ..models.latents import GaussianLatent
+from ..thresholds import SCORE_KINDS, AnomalyThreshold
 
-SCORES = ("auto", "mse", "bce", "ssim", "elbo")
-FITTED_KEY = "anomaly"
+SCORES = ("auto", *SCORE_KINDS)
 EPS = 1e-7
 
 
@@ -162,6 +163,10 @@ class AnomalyDetector:
         threshold_: scores above it are anomalies.
         score_: the resolved score kind.
         scale_: spread (standard deviation) of the normal scores, for :meth:`predict_proba`.
+
+    ``fit`` also keeps these as the model's fitted component ``model_.fitted["anomaly"]`` (an
+    :class:`~aekit.thresholds.AnomalyThreshold`), which :meth:`save` writes with the model and
+    :meth:`from_model` reads back.
     """
 
     def __init__(self, model: Model | str | os.PathLike = "conv", *, score: str = "auto",
@@ -210,20 +215,16 @@ class AnomalyDetector:
         model, held = self._trained(X)
         self.model_ = model
         self.score_ = resolve_score(model, self.score)
-        scores = self._scores(held)
-        if self.contamination is not None:
-            threshold = float(np.quantile(scores, 1.0 - self.contamination))
-        else:
-            threshold = float(np.percentile(scores, self.percentile))
-        self.threshold_ = threshold
-        self.scale_ = float(max(scores.std(), 1e-12))
-        self.n_fit_ = int(len(held))
-        self.model_.fitted[FITTED_KEY] = {
-            "score": self.score_, "threshold": self.threshold_, "scale": self.scale_, "n_fit": self.n_fit_,
-            "contamination": self.contamination, "percentile": None if self.contamination else self.percentile,
-            "elbo_samples": self.elbo_samples, "seed": self.seed,
-        }
+        fitted = AnomalyThreshold.fit(self._scores(held), score=self.score_, contamination=self.contamination,
+                                      percentile=self.percentile, elbo_samples=self.elbo_samples, seed=self.seed)
+        self._set_fitted(fitted)
+        self.model_.fitted[AnomalyThreshold.key] = fitted
         return self
+
+    def _set_fitted(self, fitted: AnomalyThreshold) -> None:
+        self.threshold_ = fitted.threshold
+        self.scale_ = fitted.scale
+        self.n_fit_ = fitted.n_fit
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "threshold_"):
@@ -275,22 +276,19 @@ class AnomalyDetector:
         """The detector saved with ``model`` (a :class:`~aekit.Model` or a path)."""
         if not isinstance(model, Model):
             model = load_model(model)
-        info = model.fitted.get(FITTED_KEY)
-        if not info:
+        fitted = component(model.fitted, AnomalyThreshold)
+        if fitted is None:
             raise NotFittedError(f"{model.path or 'this model'} has no anomaly threshold saved with it; fit one: "
-                                 "aekit detect RUN --fit NORMAL_IMAGES --save (or AnomalyDetector(model).fit(X))")
+                                 f"{AnomalyThreshold.fit_hint}")
+        det = cls(model, score=fitted.score, contamination=fitted.contamination,
+                  percentile=fitted.percentile or 99.0, elbo_samples=fitted.elbo_samples, seed=fitted.seed)
         try:
-            det = cls(model, score=info["score"], contamination=info.get("contamination"),
-                      percentile=info.get("percentile") or 99.0, elbo_samples=int(info.get("elbo_samples", 4)),
-                      seed=int(info.get("seed", 0)))
-            det.model_ = model
-            det.score_ = resolve_score(model, info["score"])
-            det.threshold_ = float(info["threshold"])
-            det.scale_ = float(info["scale"])
-            det.n_fit_ = int(info.get("n_fit", 0))
-        except (KeyError, TypeError, ValueError) as err:
-            raise AekitError(f"the saved anomaly state of {model.path or 'this model'} is invalid ({err!r}); "
-                             "refit it with aekit detect RUN --fit NORMAL_IMAGES --save") from None
+            det.score_ = resolve_score(model, fitted.score)
+        except AekitError as err:
+            raise AekitError(f"the saved anomaly threshold of {model.path or 'this model'} does not fit the model "
+                             f"({err}); refit it with {AnomalyThreshold.fit_hint}") from None
+        det.model_ = model
+        det._set_fitted(fitted)
         return det
 
     load = from_model

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from ..errors import AekitError, NotFittedError
+from ..fitted import component
 from ..model import Model
 from ..models.latents import GaussianLatent
-from ..samplers import FITTED_KEY, GaussianMixtureSampler, PriorSampler
+from ..samplers import GaussianMixtureSampler, PriorSampler
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,10 @@ def is_vae(model: Model) -> bool:
 
 
 def saved_sampler(model: Model) -> GaussianMixtureSampler | None:
-    """The mixture sampler saved with ``model``, or ``None``."""
-    info = model.fitted.get(FITTED_KEY)
-    if not info:
+    """The mixture sampler saved with ``model`` (``model.fitted["sampler"]``), or ``None``."""
+    sampler = component(model.fitted, GaussianMixtureSampler)
+    if sampler is None:
         return None
-    if info.get("kind") != GaussianMixtureSampler.kind:
-        raise AekitError(f"unknown saved sampler kind {info.get('kind')!r}; expected 'gmm'")
-    sampler = GaussianMixtureSampler.from_fitted(info, model.fitted_tensors)
     if sampler.latent_dim != model.latent_dim:
         raise AekitError(f"the saved sampler draws {sampler.latent_dim}-D codes but the model's code has "
                          f"{model.latent_dim} dimensions; refit it (aekit generate RUN --fit-sampler)")
@@ -46,16 +44,13 @@ def saved_sampler(model: Model) -> GaussianMixtureSampler | None:
 
 
 def fit_sampler(model: Model, images: Any, *, n_components: int = 10, seed: int = 0) -> GaussianMixtureSampler:
-    """Fit a Gaussian mixture on the codes of ``images`` and keep it in ``model.fitted``.
+    """Fit a Gaussian mixture on the codes of ``images`` and keep it as ``model.fitted["sampler"]``.
 
     Call ``model.save(path)`` afterwards to persist it. Codes are the posterior means for VAEs.
     """
     codes = model.encode(images)
     sampler = GaussianMixtureSampler(n_components, seed=seed).fit(codes)
-    info, tensors = sampler.to_fitted()
-    model.fitted[FITTED_KEY] = info
-    model.fitted_tensors = {k: v for k, v in model.fitted_tensors.items() if not k.startswith("sampler.")}
-    model.fitted_tensors.update(tensors)
+    model.fitted[GaussianMixtureSampler.key] = sampler
     return sampler
 
 
