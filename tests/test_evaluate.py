@@ -4,6 +4,7 @@ import torch
 
 from aekit.data import ImageSet
 from aekit.data.preprocess import Preprocessing
+from aekit.errors import AekitError
 from aekit.metrics import summarize_scores
 from aekit.model import Model
 from aekit.models import build_model
@@ -63,3 +64,14 @@ def test_sample_indices_cover_every_class_first(data):
     idx = sample_indices(test, 8)
     assert len(idx) == 8 and len(set(idx)) == 8
     assert set(test.labels[idx]) == set(np.unique(test.labels))
+
+
+def test_eval_of_a_model_fitted_in_memory_asks_for_a_dataset(tmp_path):
+    import aekit
+    from aekit.cli import main
+
+    images = (np.random.default_rng(0).random((64, 8, 8)) * 255).astype(np.uint8)
+    aekit.fit(images, preset="dense", epochs=1, latent_dim=2, save_to=tmp_path / "m")
+    with pytest.raises(AekitError, match="in memory.*--dataset"):
+        aekit.evaluate(tmp_path / "m")
+    assert main(["eval", str(tmp_path / "m")]) == 2

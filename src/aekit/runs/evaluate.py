@@ -13,6 +13,7 @@ from ..data import load_splits
 from ..data.imageset import ImageSet
 from ..errors import AekitError
 from ..fileio import atomic_write_json
+from ..fitting import IN_MEMORY
 from ..model import Model, load_model, resolve_device
 from ..tasks.evaluate import evaluate_model, format_table
 from ..train.callbacks import read_metrics
@@ -56,6 +57,12 @@ def evaluate_saved(
     """
     model = load_model(run_or_model, device=resolve_device(device))
     data_cfg = model.config.data
+    if model.preprocessing.kind != "image":
+        raise AekitError(f"{run_or_model}: evaluation against PCA with image metrics needs an image model; this one "
+                         f"takes {model.preprocessing.describe_input()}")
+    if dataset is None and data_cfg.dataset == IN_MEMORY:
+        raise AekitError(f"{run_or_model} was fitted on arrays in memory (aekit.fit), so there is no dataset to "
+                         "reload: pass --dataset (a built-in name, a folder or an .npy/.npz file)")
     if dataset is not None:
         data_cfg = replace(data_cfg, dataset=dataset, limit=None)
     if data_dir is not None:
