@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AekitError
+from .registry import CORRUPTIONS
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
@@ -22,7 +23,6 @@ ARCHITECTURES = ("mlp", "conv")
 LATENTS = ("deterministic", "gaussian", "quantised")
 BOTTLENECKS = ("dense", "spatial")
 INITS = ("default", "glorot")
-CORRUPTIONS = ("gaussian", "salt_pepper", "masking", "blocks", "speckle")  # parsed in objectives.corruptions
 CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
 RECONSTRUCTIONS = ("mse", "bce", "gaussian")
 BINARIZE = ("none", "dynamic", "static")
@@ -314,7 +314,7 @@ class ObjectiveConfig(_ConfigMixin):
             name = str(spec).split(":", 1)[0].strip().lower().replace("-", "_")
             if name not in CORRUPTIONS:  # parameters are checked when the Objective is built
                 raise AekitError(f"objective.corruption: expected specs like gaussian:0.5 named one of "
-                                 f"{', '.join(CORRUPTIONS)}; got {spec!r}")
+                                 f"{', '.join(CORRUPTIONS.names())}; got {spec!r}")
         for name in ("l1", "sparsity", "contractive", "beta", "kl_warmup", "free_bits", "rate"):
             _check_positive(owner, name, getattr(self, name), allow_zero=True)
         if not 0.0 < self.sparsity_target < 1.0:

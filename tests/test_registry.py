@@ -1,0 +1,92 @@
+"""The registries: one table per kind of part, and parts added from outside aekit work by name.
+
+Each test that registers something does it here, outside the package, the way a user would,
+and removes it again so the other tests see the built-in tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.config import ObjectiveConfig
+from aekit.errors import AekitError
+from aekit.objectives import parse_corruption, register_corruption
+from aekit.objectives.corruptions import Bounds
+from aekit.registry import CORRUPTIONS, Registry
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "aekit"
+
+
+# --------------------------------------------------------------------------- the Registry itself
+def test_unknown_names_list_the_valid_ones():
+    table = Registry("widget")
+    table.register("a", 1)
+    table.register("b")(2)
+    assert table.get("b") == 2 and table.names() == ("a", "b") and "a" in table and len(table) == 2
+    with pytest.raises(AekitError, match=r"unknown widget 'foo'; valid: a, b"):
+        table.get("foo")
+    with pytest.raises(AekitError, match=r"unknown corruption 'poisson'; valid: gaussian, salt_pepper, masking"):
+        CORRUPTIONS.get("poisson")
+
+
+def test_duplicate_names_are_refused():
+    table = Registry("widget")
+    table.register("a", 1)
+    with pytest.raises(AekitError, match="widget named 'a' is already registered"):
+        table.register("a", 2)
+    assert table.get("a") == 1  # the first entry stays
+    with pytest.raises(AekitError, match="already registered"):
+        register_corruption("gaussian")(lambda u, c, g: u)
+    assert table.remove("a") == 1 and "a" not in table
+
+
+# --------------------------------------------------------------------------- a corruption from outside
+@pytest.fixture
+def mynoise():
+    calls = []
+
+    @register_corruption("mynoise", level=Bounds("a share of rows", 0, 1), key="y", strength=0.2)
+    def drop_rows(u, c, generator):
+        calls.append(c.level)
+        rows = torch.rand(u.shape[0], 1, u.shape[2], 1, generator=generator, device=u.device) < c.level
+        return u.masked_fill(rows, 0.0)
+
+    yield calls
+    CORRUPTIONS.remove("mynoise")
+
+
+def test_a_corruption_registered_outside_trains_by_name(mynoise, digits):
+    model = aekit.fit(digits.train.images[:300], preset="denoising", corruption=("mynoise:0.3",), epochs=1,
+                      device="cpu")
+    assert model.config.objective.corruption == ("mynoise:0.3",)
+    assert mynoise and set(mynoise) == {0.3}  # applied to the training batches
+    assert np.isfinite(model.history[-1]["train/loss"])
+    with pytest.raises(AekitError, match="expected a share of rows in"):
+        parse_corruption("mynoise:2")
+
+
+def test_a_corruption_registered_outside_reaches_help_and_viewer(mynoise):
+    from aekit.cli.train import _noise_help
+    from aekit.serve.app import corruption_menu
+
+    assert "mynoise:LEVEL" in _noise_help()
+    entry = next(e for e in corruption_menu() if e["name"] == "mynoise")
+    assert (entry["key"], entry["strength"], entry["viewer_spec"]) == ("y", 0.2, "{name}:{strength}")
+    ObjectiveConfig(corruption=("gaussian:0.1", "mynoise:0.5"))  # config validation accepts it
+    with pytest.raises(AekitError, match="named one of gaussian, salt_pepper, masking, blocks, speckle, mynoise"):
+        ObjectiveConfig(corruption=("yournoise:0.5",))
+
+
+def test_the_viewer_hard_codes_no_corruption():
+    static = SRC / "serve" / "static"
+    for path in (static / "viewer.js", static / "index.html"):
+        text = path.read_text()
+        for name in CORRUPTIONS.names():
+            assert f'"{name}"' not in text and f"={name}" not in text, f"{path.name} names {name!r}"
+
+
