@@ -13,11 +13,12 @@ import pytest
 import torch
 
 import aekit
-from aekit.config import ObjectiveConfig
+from aekit.config import ModelConfig, ObjectiveConfig
 from aekit.errors import AekitError
-from aekit.objectives import parse_corruption, register_corruption
+from aekit.models import build_model
+from aekit.objectives import build_objective, parse_corruption, register_corruption, register_regulariser
 from aekit.objectives.corruptions import Bounds
-from aekit.registry import CORRUPTIONS, Registry
+from aekit.registry import CORRUPTIONS, REGULARISERS, Registry
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "aekit"
 
@@ -88,5 +89,42 @@ def test_the_viewer_hard_codes_no_corruption():
         text = path.read_text()
         for name in CORRUPTIONS.names():
             assert f'"{name}"' not in text and f"={name}" not in text, f"{path.name} names {name!r}"
+
+
+# --------------------------------------------------------------------------- a regulariser from outside
+@pytest.fixture
+def code_l2():
+    @register_regulariser("code_l2")
+    def penalty(model, x, out, config):
+        return out.z.flatten(1).pow(2).sum(1)
+
+    yield penalty
+    REGULARISERS.remove("code_l2")
+
+
+def test_a_regulariser_registered_outside_is_weighted_by_spec(code_l2, digits):
+    config = ModelConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=(16,))
+    model = build_model(config).train()
+    x = torch.rand(5, 1, 8, 8)
+    terms = build_objective(ObjectiveConfig(regularisers=("code_l2:0.5",)), config)(model, x)
+    z = model.encode(x)
+    torch.testing.assert_close(terms["code_l2"], 0.5 * z.pow(2).sum(1).mean())
+    torch.testing.assert_close(terms["loss"], terms["recon"] + terms["code_l2"])
+
+    fitted = aekit.fit(digits.train.images[:300], preset="deep", regularisers=("code_l2:1e-3",), epochs=1,
+                       device="cpu")
+    assert "train/code_l2" in fitted.history[-1] and fitted.history[-1]["train/code_l2"] > 0
+
+
+@pytest.mark.parametrize("specs, message", [
+    (("nope:1",), "naming one of l1, sparsity"),
+    (("code_l2",), "finite weight ≥ 0"),
+    (("code_l2:-1",), "finite weight ≥ 0"),
+    (("code_l2:1", "code_l2:2"), "listed twice"),
+    (("l1:0.1",), "set objective.l1 instead"),
+])
+def test_regulariser_specs_are_checked(code_l2, specs, message):
+    with pytest.raises(AekitError, match=message):
+        ObjectiveConfig(regularisers=specs)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AekitError
-from .registry import CORRUPTIONS
+from .registry import CORRUPTIONS, REGULARISERS
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
@@ -285,6 +285,9 @@ class ObjectiveConfig(_ConfigMixin):
             binarised-MNIST convention); ``"static"`` binarises each image the same way every
             time; both replace input and target. Needs data in [0, 1].
         sigma: σ of the ``gaussian`` likelihood when it is not learned, in model-space units.
+        regularisers: more penalties as ``"name:weight"`` specs, for registered regularisers
+            that have no field of their own here (one added with
+            :func:`aekit.objectives.regularisers.register_regulariser`), e.g. ``("orthogonal:0.1",)``.
     """
 
     reconstruction: str = "bce"
@@ -302,6 +305,7 @@ class ObjectiveConfig(_ConfigMixin):
     free_bits: float = 0.0
     binarize: str = "none"
     sigma: float = 1.0
+    regularisers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         owner = "objective"
@@ -315,6 +319,7 @@ class ObjectiveConfig(_ConfigMixin):
             if name not in CORRUPTIONS:  # parameters are checked when the Objective is built
                 raise AekitError(f"objective.corruption: expected specs like gaussian:0.5 named one of "
                                  f"{', '.join(CORRUPTIONS.names())}; got {spec!r}")
+        _check_regulariser_specs(self)
         for name in ("l1", "sparsity", "contractive", "beta", "kl_warmup", "free_bits", "rate"):
             _check_positive(owner, name, getattr(self, name), allow_zero=True)
         if not 0.0 < self.sparsity_target < 1.0:
@@ -322,6 +327,34 @@ class ObjectiveConfig(_ConfigMixin):
         _check_choice(owner, "contractive_method", self.contractive_method, CONTRACTIVE_METHODS)
         _check_positive(owner, "contractive_probes", self.contractive_probes)
         _check_positive(owner, "sigma", self.sigma)
+
+
+def _check_regulariser_specs(config: ObjectiveConfig) -> None:
+    """``objective.regularisers``: ``name:weight`` of registered regularisers without a field of their own."""
+    if isinstance(config.regularisers, str):
+        raise AekitError(f"objective.regularisers: expected a list of name:weight specs; got the string "
+                         f"{config.regularisers!r}")
+    seen: set[str] = set()
+    for spec in config.regularisers:
+        name, sep, weight = str(spec).partition(":")
+        name = name.strip()
+        if name not in REGULARISERS:
+            raise AekitError(f"objective.regularisers: expected name:weight specs naming one of "
+                             f"{', '.join(REGULARISERS.names())}; got {spec!r}")
+        field_name = REGULARISERS.get(name).weight_field
+        if field_name is not None:
+            raise AekitError(f"objective.regularisers: {name!r} has its own field: set objective.{field_name} "
+                             f"instead of listing {spec!r}")
+        if name in seen:
+            raise AekitError(f"objective.regularisers: {name!r} is listed twice")
+        seen.add(name)
+        try:
+            value = float(weight) if sep else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise AekitError(f"objective.regularisers: expected {name}:WEIGHT with a finite weight ≥ 0; "
+                             f"got {spec!r}")
 
 
 AUTO_EPOCHS = 20

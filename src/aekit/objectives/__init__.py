@@ -12,7 +12,7 @@ from .corruptions import (
 from .kl import KLTerm, free_bits_kl, warmup_factor
 from .objective import Objective
 from .reconstruction import RECONSTRUCTION_TERMS, bce, binarize, gaussian, mse
-from .regularisers import jacobian_frobenius_sq, kl_sparsity, l1_code
+from .regularisers import RegulariserKind, jacobian_frobenius_sq, kl_sparsity, l1_code, register_regulariser
 
 
 def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = None, *,
@@ -25,7 +25,8 @@ def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = 
 
 
 __all__ = [
-    "Bounds", "Corruption", "CorruptionChain", "CorruptionKind", "KLTerm", "Objective", "RECONSTRUCTION_TERMS", "bce",
-    "binarize", "build_objective", "corrupt_images", "free_bits_kl", "gaussian", "jacobian_frobenius_sq",
-    "kl_sparsity", "l1_code", "mse", "parse_corruption", "parse_corruptions", "register_corruption", "warmup_factor",
+    "Bounds", "Corruption", "CorruptionChain", "CorruptionKind", "KLTerm", "Objective", "RECONSTRUCTION_TERMS",
+    "RegulariserKind", "bce", "binarize", "build_objective", "corrupt_images", "free_bits_kl", "gaussian",
+    "jacobian_frobenius_sq", "kl_sparsity", "l1_code", "mse", "parse_corruption", "parse_corruptions",
+    "register_corruption", "register_regulariser", "warmup_factor",
 ]

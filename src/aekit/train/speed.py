@@ -28,6 +28,8 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..models.latents import GaussianLatent
+from ..objectives.regularisers import regulariser_weights
+from ..registry import REGULARISERS
 
 CONV_LAYERS = (nn.Conv2d, nn.ConvTranspose2d)
 
@@ -64,7 +66,8 @@ def resolve(config: TrainConfig, model: nn.Module, device: torch.device, objecti
         reasons.append("conv model on CPU" if conv_on_cpu else "no conv layers on CPU" if on_cpu else device.type)
     if config.precision == "auto":
         terms = getattr(objective, "config", None)
-        untested = [f"the {name} term" for name in ("contractive", "rate") if getattr(terms, name, 0.0)]
+        untested = [f"the {name} term" for name in (regulariser_weights(terms) if terms is not None else ())
+                    if REGULARISERS.get(name).needs_fp32]
         if isinstance(getattr(model, "latent", None), GaussianLatent):
             untested.append("a VAE")
         native = conv_on_cpu and cpu_has_native_bf16()
