@@ -18,7 +18,8 @@ from aekit.errors import AekitError
 from aekit.models import build_model
 from aekit.objectives import build_objective, parse_corruption, register_corruption, register_regulariser
 from aekit.objectives.corruptions import Bounds
-from aekit.registry import CORRUPTIONS, REGULARISERS, Registry
+from aekit.objectives.reconstruction import register_likelihood
+from aekit.registry import CORRUPTIONS, LIKELIHOODS, REGULARISERS, Registry
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "aekit"
 
@@ -128,3 +129,18 @@ def test_regulariser_specs_are_checked(code_l2, specs, message):
         ObjectiveConfig(regularisers=specs)
 
 
+# --------------------------------------------------------------------------- a likelihood from outside
+def test_a_likelihood_registered_outside_is_a_reconstruction_choice():
+    def l1_error(out, target, reduction="mean"):
+        per_pixel = (out.x_hat.float() - target).abs().flatten(1)
+        return per_pixel.sum(1) if reduction == "sum" else per_pixel.mean(1)
+
+    register_likelihood("mae", pixel_nll=lambda out, target, sigma: (out.x_hat.float() - target).abs())(l1_error)
+    try:
+        config = ModelConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=(16,))
+        model = build_model(config).eval()
+        x = torch.rand(3, 1, 8, 8)
+        terms = build_objective(ObjectiveConfig(reconstruction="mae"), config)(model, x)
+        torch.testing.assert_close(terms["recon"], (model(x).x_hat - x).abs().mean())
+    finally:
+        LIKELIHOODS.remove("mae")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AekitError
-from .registry import CORRUPTIONS, REGULARISERS
+from .registry import CORRUPTIONS, LIKELIHOODS, REGULARISERS
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
@@ -24,7 +24,6 @@ LATENTS = ("deterministic", "gaussian", "quantised")
 BOTTLENECKS = ("dense", "spatial")
 INITS = ("default", "glorot")
 CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
-RECONSTRUCTIONS = ("mse", "bce", "gaussian")
 BINARIZE = ("none", "dynamic", "static")
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -257,7 +256,8 @@ class ObjectiveConfig(_ConfigMixin):
     Args:
         reconstruction: ``"bce"`` (Bernoulli likelihood, for data in [0, 1]) or ``"mse"``.
             ``"gaussian"`` is the Gaussian negative log-likelihood with σ = ``sigma`` (or learned,
-            see ``ModelConfig.learn_sigma``).
+            see ``ModelConfig.learn_sigma``); or any term registered with
+            :func:`aekit.objectives.reconstruction.register_likelihood`.
         reduction: ``"mean"`` averages the reconstruction term over pixels and the batch (the
             number then reads as a per-pixel error); ``"sum"`` sums over pixels and averages over
             the batch (the per-sample negative log-likelihood convention of VAEs). A VAE's KL
@@ -309,7 +309,7 @@ class ObjectiveConfig(_ConfigMixin):
 
     def __post_init__(self) -> None:
         owner = "objective"
-        _check_choice(owner, "reconstruction", self.reconstruction, RECONSTRUCTIONS)
+        _check_choice(owner, "reconstruction", self.reconstruction, LIKELIHOODS.names())
         _check_choice(owner, "reduction", self.reduction, REDUCTIONS)
         _check_choice(owner, "binarize", self.binarize, BINARIZE)
         if isinstance(self.corruption, str):

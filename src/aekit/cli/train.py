@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from ..objectives.corruptions import usage as corruption_usage
+from ..registry import LIKELIHOODS
 from .common import add_data_dir, parse_key_values
+
+
+def _loss_help() -> str:
+    return "reconstruction loss: " + "; ".join(f"{name} ({kind.description})" if kind.description else name
+                                               for name, kind in LIKELIHOODS.items())
 
 
 def _noise_help() -> str:
@@ -14,13 +20,13 @@ def _noise_help() -> str:
 
 
 # flag -> config field; every flag is optional and only overrides what the preset sets. The help
-# text of --noise is read from the registries when the parser is built.
+# texts of --loss and --noise are read from the registries when the parser is built.
 _FLAGS = {
     "latent": ("latent_dim", "size of the code z (default 32)"),
     "hidden": ("hidden", "MLP hidden sizes, e.g. 512,256, or 'auto' (784->32 gives 784-128-32)"),
     "channels": ("channels", "conv channels per stage, e.g. 32,64"),
     "activation": ("activation", "relu, leaky_relu, elu, celu, gelu, tanh, sigmoid"),
-    "loss": ("reconstruction", "reconstruction loss: bce, mse or gaussian (a Gaussian likelihood)"),
+    "loss": ("reconstruction", _loss_help),
     "noise": ("corruption", _noise_help),
     "beta": ("beta", "weight of the KL term of VAEs (default 1: the ELBO)"),
     "kl_warmup": ("kl_warmup", "epochs over which the KL weight rises from 0 to beta (VAEs)"),

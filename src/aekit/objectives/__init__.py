@@ -11,7 +11,7 @@ from .corruptions import (
 )
 from .kl import KLTerm, free_bits_kl, warmup_factor
 from .objective import Objective
-from .reconstruction import RECONSTRUCTION_TERMS, bce, binarize, gaussian, mse
+from .reconstruction import Likelihood, bce, binarize, gaussian, mse, register_likelihood
 from .regularisers import RegulariserKind, jacobian_frobenius_sq, kl_sparsity, l1_code, register_regulariser
 
 
@@ -25,8 +25,8 @@ def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = 
 
 
 __all__ = [
-    "Bounds", "Corruption", "CorruptionChain", "CorruptionKind", "KLTerm", "Objective", "RECONSTRUCTION_TERMS",
+    "Bounds", "Corruption", "CorruptionChain", "CorruptionKind", "KLTerm", "Likelihood", "Objective",
     "RegulariserKind", "bce", "binarize", "build_objective", "corrupt_images", "free_bits_kl", "gaussian",
     "jacobian_frobenius_sq", "kl_sparsity", "l1_code", "mse", "parse_corruption", "parse_corruptions",
-    "register_corruption", "register_regulariser", "warmup_factor",
+    "register_corruption", "register_likelihood", "register_regulariser", "warmup_factor",
 ]

@@ -18,6 +18,7 @@ import torch
 from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
 from ..models import AEOutput, Autoencoder
+from ..registry import LIKELIHOODS
 from .corruptions import Range, parse_corruptions
 from .kl import KLTerm
 from .reconstruction import binarize, reconstruction_term
@@ -45,12 +46,13 @@ class Objective:
         self.corruption = parse_corruptions(config.corruption, data_range)
         self.kl = KLTerm(config)  # used when the model's latent has a posterior (VAEs)
         self.regularisers: dict[str, Regulariser] = build_regularisers(config, model_config)
-        if model_config is not None and config.reconstruction == "bce" and model_config.output_activation != "sigmoid":
+        likelihood = LIKELIHOODS.get(config.reconstruction)
+        if model_config is not None and likelihood.needs_unit_outputs and model_config.output_activation != "sigmoid":
             raise AekitError(
-                "objective.reconstruction=bce needs model.output_activation=sigmoid (outputs in [0, 1]); "
-                f"got output_activation={model_config.output_activation!r}; use reconstruction=mse instead"
+                f"objective.reconstruction={config.reconstruction} needs model.output_activation=sigmoid (outputs in "
+                f"[0, 1]); got output_activation={model_config.output_activation!r}; use reconstruction=mse instead"
             )
-        if model_config is not None and model_config.learn_sigma and config.reconstruction != "gaussian":
+        if model_config is not None and model_config.learn_sigma and not likelihood.uses_sigma:
             raise AekitError("model.learn_sigma=true learns the σ of a Gaussian likelihood; expected "
                              f"objective.reconstruction=gaussian, got {config.reconstruction!r}")
 
