@@ -19,7 +19,7 @@ from aekit.models import build_model
 from aekit.objectives import build_objective, parse_corruption, register_corruption, register_regulariser
 from aekit.objectives.corruptions import Bounds
 from aekit.objectives.reconstruction import register_likelihood
-from aekit.registry import CORRUPTIONS, LIKELIHOODS, REGULARISERS, Registry
+from aekit.registry import CORRUPTIONS, LIKELIHOODS, REGULARISERS, SOURCES, Registry
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "aekit"
 
@@ -144,3 +144,24 @@ def test_a_likelihood_registered_outside_is_a_reconstruction_choice():
         torch.testing.assert_close(terms["recon"], (model(x).x_hat - x).abs().mean())
     finally:
         LIKELIHOODS.remove("mae")
+
+
+# --------------------------------------------------------------------------- a data source from outside
+def test_a_source_registered_outside_loads_by_name(tmp_path):
+    from aekit.data import ImageSet, load_dataset
+    from aekit.data.sources import register_source
+
+    @register_source("stripes", describe="stripes:N", claims=lambda name: str(name).startswith("stripes:"))
+    def stripes(name, official, **_):
+        n = int(str(name).split(":")[1])
+        images = np.zeros((n, 6, 6, 1), np.uint8)
+        images[:, ::2] = 255
+        return {"all": ImageSet(images)}, {"source": "generated"}, str(name)
+
+    try:
+        splits = load_dataset("stripes:50", val_fraction=0.2, test_fraction=0.2)
+        assert (len(splits.train), len(splits.val), len(splits.test)) == (32, 8, 10)
+        with pytest.raises(AekitError, match=r"a folder of images, a \.npy/\.npz file or stripes:N"):
+            load_dataset(tmp_path / "missing")
+    finally:
+        SOURCES.remove("stripes")
