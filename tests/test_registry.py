@@ -6,6 +6,7 @@ and removes it again so the other tests see the built-in tables.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,11 @@ import aekit
 from aekit.config import ModelConfig, ObjectiveConfig
 from aekit.errors import AekitError
 from aekit.models import build_model
+from aekit.models.latents import Latent, PointMass, register_latent
 from aekit.objectives import build_objective, parse_corruption, register_corruption, register_regulariser
 from aekit.objectives.corruptions import Bounds
 from aekit.objectives.reconstruction import register_likelihood
-from aekit.registry import CORRUPTIONS, LIKELIHOODS, REGULARISERS, SOURCES, Registry
+from aekit.registry import CORRUPTIONS, LATENTS, LIKELIHOODS, REGULARISERS, SOURCES, Registry
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "aekit"
 
@@ -129,7 +131,7 @@ def test_regulariser_specs_are_checked(code_l2, specs, message):
         ObjectiveConfig(regularisers=specs)
 
 
-# --------------------------------------------------------------------------- a likelihood from outside
+# --------------------------------------------------------------------------- a likelihood and a latent from outside
 def test_a_likelihood_registered_outside_is_a_reconstruction_choice():
     def l1_error(out, target, reduction="mean"):
         per_pixel = (out.x_hat.float() - target).abs().flatten(1)
@@ -144,6 +146,114 @@ def test_a_likelihood_registered_outside_is_a_reconstruction_choice():
         torch.testing.assert_close(terms["recon"], (model(x).x_hat - x).abs().mean())
     finally:
         LIKELIHOODS.remove("mae")
+
+
+def test_a_latent_registered_outside_builds_and_trains_without_kl():
+    @register_latent("tanh_code")
+    class TanhLatent(Latent):
+        def __init__(self, dim):
+            super().__init__()
+            self.latent_dim = self.in_features = dim
+
+        @classmethod
+        def from_config(cls, config):
+            return cls(config.latent_dim)
+
+        def posterior(self, h):
+            return PointMass(torch.tanh(h))
+
+        def forward(self, h):
+            q = self.posterior(h)
+            return q.mode(), q
+
+    try:
+        config = ModelConfig(input_shape=(1, 8, 8), latent_dim=3, hidden=(16,), latent="tanh_code")
+        model = build_model(config)
+        terms = build_objective(ObjectiveConfig(), config)(model, torch.rand(4, 1, 8, 8))
+        assert set(terms) == {"recon", "loss"}
+        assert model.encode(torch.rand(2, 1, 8, 8)).abs().max() <= 1
+        with pytest.raises(AekitError, match="adds noise to its code"):
+            ModelConfig(latent="tanh_code", code_activation="relu")
+    finally:
+        LATENTS.remove("tanh_code")
+
+
+# --------------------------------------------------------------------------- one latent interface
+def _posterior(latent: str, training: bool):
+    config = ModelConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=(16,), latent=latent)
+    torch.manual_seed(0)
+    model = build_model(config).train(training)
+    return model, model(torch.rand(6, 1, 8, 8))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_deterministic_latent_posterior_is_a_point_mass(training):
+    model, out = _posterior("deterministic", training)
+    q = out.posterior
+    assert q.prior is None and model.latent.prior is None
+    assert torch.equal(q.kl(), torch.zeros(6)) and torch.equal(q.kl_per_dim(), torch.zeros(6, 4))
+    assert torch.equal(q.mode(), q.sample()) and torch.equal(q.mode(), out.z)
+    assert torch.equal(q.sample(3), out.z.expand(3, 6, 4))
+
+
+def test_quantised_latent_posterior_is_a_unit_box_with_no_kl():
+    model, out = _posterior("quantised", True)
+    q = out.posterior
+    assert q.prior is None and torch.equal(q.kl(), torch.zeros(6))
+    assert (out.z - q.mode()).abs().max() <= 0.5 and not torch.equal(out.z, q.mode())  # noisy while training
+    _, out = _posterior("quantised", False)
+    assert torch.equal(out.z, out.posterior.mode())
+
+
+def test_gaussian_latent_posterior_has_a_prior_and_a_kl():
+    model, out = _posterior("gaussian", False)
+    q = out.posterior
+    assert model.latent.prior is not None and q.prior is not None
+    assert torch.equal(q.mode(), q.mean) and torch.equal(out.z, q.mean)
+    torch.testing.assert_close(q.kl(), q.kl_per_dim().sum(-1))
+    assert (q.kl() > 0).all()
+    torch.testing.assert_close(model.latent.prior.log_prob(torch.zeros(2, 4)), torch.full((2,), -2 * np.log(2 * np.pi)))
+
+
+@pytest.mark.parametrize("latent, kl", [("deterministic", False), ("quantised", False), ("gaussian", True)])
+def test_only_latents_with_a_prior_get_a_kl_term(latent, kl):
+    config = ModelConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=(16,), latent=latent)
+    model = build_model(config)
+    objective = build_objective(ObjectiveConfig(reconstruction="mse"), config)
+    for training in (True, False):
+        assert ("kl" in objective(model.train(training), torch.rand(4, 1, 8, 8))) == kl
+
+
+def test_posterior_is_refused_for_latents_without_a_prior():
+    model = build_model(ModelConfig(input_shape=(1, 8, 8), latent_dim=4, hidden=(16,)))
+    with pytest.raises(AekitError, match="use encode"):
+        model.posterior(torch.rand(2, 1, 8, 8))
+
+
+# --------------------------------------------------------------------------- nobody asks "is this a VAE"
+LATENT_TYPE_CHECKS = [
+    re.compile(r"\b(GaussianLatent|QuantisedLatent|DeterministicLatent)\b"),  # the classes, imported or tested
+    re.compile(r"""\blatent\s*(==|!=|\bin\b|\bnot in\b)\s*[("']"""),     # config.model.latent == "gaussian"
+    re.compile(r"""[)"']\s*(==|!=)\s*\S*\.latent\b"""),                  # "gaussian" == config.latent
+]
+
+
+def test_no_code_outside_latents_asks_which_latent_a_model_has():
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path == SRC / "models" / "latents.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if any(pattern.search(line) for pattern in LATENT_TYPE_CHECKS):
+                offenders.append(f"{path.relative_to(SRC)}:{number}: {line.strip()}")
+    assert not offenders, "ask the latent what it can do (latent.prior, ...) instead:\n" + "\n".join(offenders)
+
+
+def test_the_latent_check_finds_a_planted_one():
+    lines = ['if isinstance(m.latent, GaussianLatent):', 'if config.model.latent == "gaussian":',
+             'vae = model_config.latent in ("gaussian",)', 'if "quantised" != cfg.latent:']
+    assert all(any(p.search(line) for p in LATENT_TYPE_CHECKS) for line in lines)
+    assert not any(p.search("latent_dim = config.latent_dim") for p in LATENT_TYPE_CHECKS)
 
 
 # --------------------------------------------------------------------------- a data source from outside

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AekitError
-from .registry import CORRUPTIONS, LIKELIHOODS, REGULARISERS
+from .registry import CORRUPTIONS, LATENTS, LIKELIHOODS, REGULARISERS
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
 ARCHITECTURES = ("mlp", "conv")
-LATENTS = ("deterministic", "gaussian", "quantised")
 BOTTLENECKS = ("dense", "spatial")
 INITS = ("default", "glorot")
 CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
@@ -168,7 +167,8 @@ class ModelConfig(_ConfigMixin):
         latent: latent type; ``"deterministic"`` for plain autoencoders, ``"gaussian"`` for VAEs
             (the encoder outputs μ and log σ² of a diagonal Gaussian posterior), ``"quantised"``
             for learned compression (uniform noise U(-½, ½) added while training, a learned
-            factorised density for the rate; see :class:`aekit.models.latents.QuantisedLatent`).
+            factorised density for the rate; see :mod:`aekit.models.latents`), or any latent
+            registered with :func:`aekit.models.latents.register_latent`.
         bottleneck: ``"dense"`` (conv features -> a linear layer -> a code of ``latent_dim``
             values; the default) or ``"spatial"`` (conv only: the code is a feature map of
             ``latent_dim`` channels at the lowest resolution, flattened, so it holds
@@ -208,8 +208,8 @@ class ModelConfig(_ConfigMixin):
         _check_choice(owner, "activation", self.activation, ACTIVATIONS)
         _check_choice(owner, "code_activation", self.code_activation, ACTIVATIONS)
         _check_choice(owner, "output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
-        _check_choice(owner, "latent", self.latent, LATENTS)
-        if self.latent in ("gaussian", "quantised") and self.code_activation != "none":
+        _check_choice(owner, "latent", self.latent, LATENTS.names())
+        if not LATENTS.get(self.latent).accepts_code_activation and self.code_activation != "none":
             raise AekitError(f"model.code_activation: a {self.latent} latent adds noise to its code: expected 'none'; "
                              f"got {self.code_activation!r}")
         _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))

@@ -4,7 +4,7 @@ Losses never live in ``forward``. An Objective takes the model and a clean batch
 corrupts the input, runs the model and returns ``{"recon": ..., <regularisers>..., "loss": ...}``
 where ``loss`` is the weighted sum that gets minimised. The trainer logs every term.
 
-A model whose latent has a posterior (a VAE) also gets ``"kl"`` (:mod:`.kl`), so its loss is
+A model whose posterior has a prior (a VAE) also gets ``"kl"`` (:mod:`.kl`), so its loss is
 ``recon + β·KL``, the negative ELBO for β = 1; with ``binarize`` set, the batch is binarised
 first and serves as both input and target.
 """
@@ -44,7 +44,7 @@ class Objective:
         self.config = config
         self.reconstruction = reconstruction_term(config)
         self.corruption = parse_corruptions(config.corruption, data_range)
-        self.kl = KLTerm(config)  # used when the model's latent has a posterior (VAEs)
+        self.kl = KLTerm(config)  # used when the model's posterior has a prior (VAEs)
         self.regularisers: dict[str, Regulariser] = build_regularisers(config, model_config)
         likelihood = LIKELIHOODS.get(config.reconstruction)
         if model_config is not None and likelihood.needs_unit_outputs and model_config.output_activation != "sigmoid":
@@ -75,13 +75,16 @@ class Objective:
         x = binarize(x, self.config.binarize, generator)  # binary input *and* target when asked
         x_in = self.corrupt(x, generator)
         out = model(x_in)
-        if out.posterior is not None and not model.training:
-            # Eval-mode forward decodes the posterior mean; score a sample, as the ELBO does.
+        # A posterior measured against a prior (a VAE's) makes the loss the negative ELBO: a KL
+        # term, and in eval mode a posterior sample scored instead of the decoded mean. Codes
+        # with no prior (deterministic, quantised: their kl() is 0) get neither.
+        elbo = out.posterior is not None and out.posterior.prior is not None
+        if elbo and not model.training:
             z = out.posterior.sample(generator=generator)
             logits = model.decode_logits(z)
             out = AEOutput(logits, z, out.posterior, out.log_sigma, out.output_activation)
         terms = {"recon": self.reconstruction(out, x, self.config.reduction).mean()}
-        if out.posterior is not None:
+        if elbo:
             terms["kl"] = self.kl(out.posterior, x, epoch=epoch, training=model.training).mean()
         for name, term in self.regularisers.items():
             terms[name] = term(model, x_in, out).mean()

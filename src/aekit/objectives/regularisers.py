@@ -46,7 +46,7 @@ from torch import nn
 
 from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
-from ..registry import REGULARISERS
+from ..registry import LATENTS, REGULARISERS
 
 __all__ = ["RegulariserKind", "build_regularisers", "closed_form_supported", "jacobian_frobenius_sq", "kl_sparsity",
            "l1_code", "rate_bpp", "register_regulariser", "regulariser_weights"]
@@ -275,7 +275,7 @@ def contractive_penalty(model: nn.Module, x: torch.Tensor, out: Any, config: Obj
 
 
 def _check_rate(config: ObjectiveConfig, model_config: ModelConfig | None) -> None:
-    if model_config is not None and model_config.latent != "quantised":
+    if model_config is not None and not LATENTS.get(model_config.latent).learns_code_density:
         raise AekitError("objective.rate charges the bits of a quantised code: expected model.latent=quantised; "
                          f"got latent={model_config.latent!r} (or use preset codec)")
 

@@ -44,7 +44,6 @@ from ..errors import AekitError, NotFittedError
 from ..metrics import ssim, ssim_map
 from ..model import Model, load_model
 from ..models import AEOutput
-from ..models.latents import GaussianLatent
 from ..registry import LIKELIHOODS
 
 SCORES = ("auto", "mse", "bce", "ssim", "elbo")
@@ -52,16 +51,17 @@ FITTED_KEY = "anomaly"
 EPS = 1e-7
 
 
-def _is_vae(model: Model) -> bool:
-    return isinstance(model.module.latent, GaussianLatent)
+def _has_prior(model: Model) -> bool:
+    """Whether the model's codes have a prior, so that the ELBO (and the ``elbo`` score) exists."""
+    return model.module.latent.prior is not None
 
 
 def resolve_score(model: Model, score: str) -> str:
     if score not in SCORES:
         raise AekitError(f"expected score in {', '.join(SCORES)}; got {score!r}")
     if score == "auto":
-        return "elbo" if _is_vae(model) else "mse"
-    if score == "elbo" and not _is_vae(model):
+        return "elbo" if _has_prior(model) else "mse"
+    if score == "elbo" and not _has_prior(model):
         raise AekitError(f"score 'elbo' needs a VAE (model.latent=gaussian); {model.config.preset!r} has a "
                          "deterministic latent; use mse, bce or ssim")
     return score

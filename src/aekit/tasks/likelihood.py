@@ -30,7 +30,6 @@ from ..config import ObjectiveConfig
 from ..errors import AekitError
 from ..model import Model
 from ..models import AEOutput, Autoencoder
-from ..models.latents import GaussianLatent, standard_normal_log_prob
 from ..objectives.reconstruction import reconstruction_term, static_uniforms
 from ..registry import LIKELIHOODS
 
@@ -46,7 +45,8 @@ class PosteriorCollapseWarning(UserWarning):
 
 
 def is_probabilistic(module: Autoencoder) -> bool:
-    return isinstance(module.latent, GaussianLatent)
+    """Whether the model's codes have a prior p(z), so that p(x) and the ELBO exist."""
+    return module.latent.prior is not None
 
 
 def decoder_distribution(model: Model) -> str | None:
@@ -128,6 +128,7 @@ def iw_log_likelihood(
     if k < 1:
         raise AekitError(f"expected k >= 1 importance samples; got {k}")
     module.eval()
+    prior = module.latent.prior
     n = x.shape[0]
     # Images per chunk and samples per image per chunk: many images share a chunk when K is
     # small, one image takes several chunks when K is large.
@@ -147,7 +148,7 @@ def iw_log_likelihood(
             z = q.sample(s, generator=generator)  # (s, b, k)
             target = xb.unsqueeze(0).expand(s, *xb.shape).reshape(s * b, *xb.shape[1:])
             log_px = _log_px_given_z(module, config, z.reshape(s * b, -1), target).view(s, b)
-            log_w.append((log_px + standard_normal_log_prob(z) - q.log_prob(z)).double())
+            log_w.append((log_px + prior.log_prob(z) - q.log_prob(z)).double())
         results.append((torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)).cpu())
         bar.update(b)
     bar.close()

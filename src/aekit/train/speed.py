@@ -27,7 +27,6 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..models.latents import GaussianLatent
 from ..objectives.regularisers import regulariser_weights
 from ..registry import REGULARISERS
 
@@ -68,8 +67,8 @@ def resolve(config: TrainConfig, model: nn.Module, device: torch.device, objecti
         terms = getattr(objective, "config", None)
         untested = [f"the {name} term" for name in (regulariser_weights(terms) if terms is not None else ())
                     if REGULARISERS.get(name).needs_fp32]
-        if isinstance(getattr(model, "latent", None), GaussianLatent):
-            untested.append("a VAE")
+        if getattr(getattr(model, "latent", None), "prior", None) is not None:
+            untested.append("a VAE")  # the KL and the reparameterised sample are untested under bf16
         native = conv_on_cpu and cpu_has_native_bf16()
         precision = "bf16" if native and not untested else "fp32"
         if conv_on_cpu:
