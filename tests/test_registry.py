@@ -49,6 +49,16 @@ def test_duplicate_names_are_refused():
     assert table.remove("a") == 1 and "a" not in table
 
 
+def test_the_built_in_tables():
+    assert CORRUPTIONS.names() == ("gaussian", "salt_pepper", "masking", "blocks", "speckle")
+    assert REGULARISERS.names() == ("l1", "sparsity", "contractive", "rate")
+    assert LIKELIHOODS.names() == ("mse", "bce", "gaussian")
+    assert LATENTS.names() == ("deterministic", "gaussian", "quantised")
+    assert SOURCES.names() == ("builtin", "folder", "array")
+    assert aekit.register_corruption is register_corruption and aekit.register_regulariser is register_regulariser
+    assert aekit.register_latent is register_latent and aekit.register_likelihood is register_likelihood
+
+
 # --------------------------------------------------------------------------- a corruption from outside
 @pytest.fixture
 def mynoise():
