@@ -8,15 +8,21 @@ Train them, measure them honestly, and put them to work::
     model = aekit.load("runs/deep32")
     codes = model.encode(images_uint8)          # (N, 32)
     recon = model.reconstruct(images_uint8)     # uint8 in, uint8 out
+
+Corruptions, regularisers, reconstruction likelihoods, latents and data sources are registered
+parts (:mod:`aekit.registry`); ``aekit.register_corruption`` and its siblings add one from
+outside, and it then works by name everywhere a built-in one does.
 """
 
 from ._version import __version__
 from .config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
+from .data.sources import register_source
 from .errors import AekitError, NotFittedError
 from .fitting import fit
 from .model import Model, load_model, save_model
 from .models import AEOutput, Autoencoder, build_model
-from .objectives import Objective, build_objective
+from .models.latents import register_latent
+from .objectives import Objective, build_objective, register_corruption, register_likelihood, register_regulariser
 from .presets import PRESETS, preset_names
 from .runs.train import train
 
@@ -36,5 +42,6 @@ def evaluate(run_or_model, *, dataset=None, data_dir=None, split: str = "test"):
 __all__ = [
     "AEOutput", "AekitError", "Autoencoder", "DataConfig", "Model", "ModelConfig", "NotFittedError",
     "Objective", "ObjectiveConfig", "PRESETS", "RunConfig", "TrainConfig", "__version__", "build_model",
-    "build_objective", "evaluate", "fit", "load", "load_model", "preset_names", "save_model", "train",
+    "build_objective", "evaluate", "fit", "load", "load_model", "preset_names", "register_corruption",
+    "register_latent", "register_likelihood", "register_regulariser", "register_source", "save_model", "train",
 ]

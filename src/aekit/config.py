@@ -16,16 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AekitError
+from .registry import CORRUPTIONS, LATENTS, LIKELIHOODS, REGULARISERS
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
 ARCHITECTURES = ("mlp", "conv")
-LATENTS = ("deterministic", "gaussian", "quantised")
 BOTTLENECKS = ("dense", "spatial")
 INITS = ("default", "glorot")
-CORRUPTIONS = ("gaussian", "salt_pepper", "masking", "blocks", "speckle")  # parsed in objectives.corruptions
 CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
-RECONSTRUCTIONS = ("mse", "bce", "gaussian")
 BINARIZE = ("none", "dynamic", "static")
 REDUCTIONS = ("mean", "sum")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -172,7 +170,8 @@ class ModelConfig(_ConfigMixin):
         latent: latent type; ``"deterministic"`` for plain autoencoders, ``"gaussian"`` for VAEs
             (the encoder outputs μ and log σ² of a diagonal Gaussian posterior), ``"quantised"``
             for learned compression (uniform noise U(-½, ½) added while training, a learned
-            factorised density for the rate; see :class:`aekit.models.latents.QuantisedLatent`).
+            factorised density for the rate; see :mod:`aekit.models.latents`), or any latent
+            registered with :func:`aekit.models.latents.register_latent`.
         bottleneck: ``"dense"`` (conv features -> a linear layer -> a code of ``latent_dim``
             values; the default) or ``"spatial"`` (conv only: the code is a feature map of
             ``latent_dim`` channels at the lowest resolution, flattened, so it holds
@@ -212,8 +211,8 @@ class ModelConfig(_ConfigMixin):
         _check_choice(owner, "activation", self.activation, ACTIVATIONS)
         _check_choice(owner, "code_activation", self.code_activation, ACTIVATIONS)
         _check_choice(owner, "output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
-        _check_choice(owner, "latent", self.latent, LATENTS)
-        if self.latent in ("gaussian", "quantised") and self.code_activation != "none":
+        _check_choice(owner, "latent", self.latent, LATENTS.names())
+        if not LATENTS.get(self.latent).accepts_code_activation and self.code_activation != "none":
             raise AekitError(f"model.code_activation: a {self.latent} latent adds noise to its code: expected 'none'; "
                              f"got {self.code_activation!r}")
         _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))
@@ -262,7 +261,8 @@ class ObjectiveConfig(_ConfigMixin):
     Args:
         reconstruction: ``"bce"`` (Bernoulli likelihood, for data in [0, 1]) or ``"mse"``.
             ``"gaussian"`` is the Gaussian negative log-likelihood with σ = ``sigma`` (or learned,
-            see ``ModelConfig.learn_sigma``).
+            see ``ModelConfig.learn_sigma``); or any term registered with
+            :func:`aekit.objectives.reconstruction.register_likelihood`.
         reduction: ``"mean"`` averages the reconstruction term over pixels and the batch (the
             number then reads as a per-pixel error); ``"sum"`` sums over pixels and averages over
             the batch (the per-sample negative log-likelihood convention of VAEs). A VAE's KL
@@ -290,6 +290,9 @@ class ObjectiveConfig(_ConfigMixin):
             binarised-MNIST convention); ``"static"`` binarises each image the same way every
             time; both replace input and target. Needs data in [0, 1].
         sigma: σ of the ``gaussian`` likelihood when it is not learned, in model-space units.
+        regularisers: more penalties as ``"name:weight"`` specs, for registered regularisers
+            that have no field of their own here (one added with
+            :func:`aekit.objectives.regularisers.register_regulariser`), e.g. ``("orthogonal:0.1",)``.
     """
 
     reconstruction: str = "bce"
@@ -307,10 +310,11 @@ class ObjectiveConfig(_ConfigMixin):
     free_bits: float = 0.0
     binarize: str = "none"
     sigma: float = 1.0
+    regularisers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         owner = "objective"
-        _check_choice(owner, "reconstruction", self.reconstruction, RECONSTRUCTIONS)
+        _check_choice(owner, "reconstruction", self.reconstruction, LIKELIHOODS.names())
         _check_choice(owner, "reduction", self.reduction, REDUCTIONS)
         _check_choice(owner, "binarize", self.binarize, BINARIZE)
         if isinstance(self.corruption, str):
@@ -319,7 +323,8 @@ class ObjectiveConfig(_ConfigMixin):
             name = str(spec).split(":", 1)[0].strip().lower().replace("-", "_")
             if name not in CORRUPTIONS:  # parameters are checked when the Objective is built
                 raise AekitError(f"objective.corruption: expected specs like gaussian:0.5 named one of "
-                                 f"{', '.join(CORRUPTIONS)}; got {spec!r}")
+                                 f"{', '.join(CORRUPTIONS.names())}; got {spec!r}")
+        _check_regulariser_specs(self)
         for name in ("l1", "sparsity", "contractive", "beta", "kl_warmup", "free_bits", "rate"):
             _check_positive(owner, name, getattr(self, name), allow_zero=True)
         if not 0.0 < self.sparsity_target < 1.0:
@@ -327,6 +332,34 @@ class ObjectiveConfig(_ConfigMixin):
         _check_choice(owner, "contractive_method", self.contractive_method, CONTRACTIVE_METHODS)
         _check_positive(owner, "contractive_probes", self.contractive_probes)
         _check_positive(owner, "sigma", self.sigma)
+
+
+def _check_regulariser_specs(config: ObjectiveConfig) -> None:
+    """``objective.regularisers``: ``name:weight`` of registered regularisers without a field of their own."""
+    if isinstance(config.regularisers, str):
+        raise AekitError(f"objective.regularisers: expected a list of name:weight specs; got the string "
+                         f"{config.regularisers!r}")
+    seen: set[str] = set()
+    for spec in config.regularisers:
+        name, sep, weight = str(spec).partition(":")
+        name = name.strip()
+        if name not in REGULARISERS:
+            raise AekitError(f"objective.regularisers: expected name:weight specs naming one of "
+                             f"{', '.join(REGULARISERS.names())}; got {spec!r}")
+        field_name = REGULARISERS.get(name).weight_field
+        if field_name is not None:
+            raise AekitError(f"objective.regularisers: {name!r} has its own field: set objective.{field_name} "
+                             f"instead of listing {spec!r}")
+        if name in seen:
+            raise AekitError(f"objective.regularisers: {name!r} is listed twice")
+        seen.add(name)
+        try:
+            value = float(weight) if sep else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not value >= 0 or value == float("inf"):
+            raise AekitError(f"objective.regularisers: expected {name}:WEIGHT with a finite weight ≥ 0; "
+                             f"got {spec!r}")
 
 
 AUTO_EPOCHS = 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..objectives.corruptions import usage as corruption_usage
 from .common import add_device, add_run
 
 
@@ -26,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .npy/.npz arrays")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--noise", metavar="SPEC",
-                   help="corrupt the (clean) inputs first: gaussian:SIGMA, salt_pepper:AMOUNT, masking:FRACTION, "
-                        "blocks:SIZE, speckle:SIGMA; chain with +")
+                   help=f"corrupt the (clean) inputs first: {corruption_usage()}; chain with +")
     p.add_argument("--reference", nargs="+", metavar="CLEAN", help="clean images matching the inputs, for scores")
     p.add_argument("--seed", type=int, default=0, help="seed of the --noise draw (default 0)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")

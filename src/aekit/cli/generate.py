@@ -67,7 +67,7 @@ def _latent_picture(model, args: argparse.Namespace):
     from ..runs.pictures import manifold, traversal
 
     codes = None
-    if not _is_vae(model):
+    if not _has_prior(model):
         # Deterministic codes have no prior: span / sweep the codes of the test images.
         from ..data import load_splits
 
@@ -79,7 +79,7 @@ def _latent_picture(model, args: argparse.Namespace):
     return traversal(model, codes=codes)[0]
 
 
-def _is_vae(model) -> bool:
-    from ..tasks.generate import is_vae
+def _has_prior(model) -> bool:
+    from ..tasks.generate import has_prior
 
-    return is_vae(model)
+    return has_prior(model)

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import argparse
 
+from ..objectives.corruptions import usage as corruption_usage
+from ..registry import LIKELIHOODS
 from .common import add_data_dir, parse_key_values
 
-# flag -> config field; every flag is optional and only overrides what the preset sets.
+
+def _loss_help() -> str:
+    return "reconstruction loss: " + "; ".join(f"{name} ({kind.description})" if kind.description else name
+                                               for name, kind in LIKELIHOODS.items())
+
+
+def _noise_help() -> str:
+    return (f"corrupt each training batch (clean target): {corruption_usage()}; chain with + "
+            "(gaussian:0.3+masking:0.2); none")
+
+
+# flag -> config field; every flag is optional and only overrides what the preset sets. The help
+# texts of --loss and --noise are read from the registries when the parser is built.
 _FLAGS = {
     "latent": ("latent_dim", "size of the code z (default 32)"),
     "hidden": ("hidden", "MLP hidden sizes, e.g. 512,256, or 'auto' (784->32 gives 784-128-32)"),
     "channels": ("channels", "conv channels per stage, e.g. 32,64"),
     "activation": ("activation", "relu, leaky_relu, elu, celu, gelu, tanh, sigmoid"),
-    "loss": ("reconstruction", "reconstruction loss: bce, mse or gaussian (a Gaussian likelihood)"),
-    "noise": ("corruption", "corrupt each training batch (clean target), e.g. gaussian:0.5, salt_pepper:0.3, "
-                            "masking:0.25, blocks:10, speckle:0.4; chain with + (gaussian:0.3+masking:0.2); none"),
+    "loss": ("reconstruction", _loss_help),
+    "noise": ("corruption", _noise_help),
     "beta": ("beta", "weight of the KL term of VAEs (default 1: the ELBO)"),
     "kl_warmup": ("kl_warmup", "epochs over which the KL weight rises from 0 to beta (VAEs)"),
     "free_bits": ("free_bits", "nats per latent dimension the KL may use for free (VAEs)"),
@@ -63,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     for flag, (_field, text) in _FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, metavar="V", help=text)
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, metavar="V", help=text() if callable(text) else text)
     p.add_argument("--normalize", action="store_true",
                    help="standardise channels with the training mean/std (needs --set model.output_activation=none "
                         "and --loss mse)")

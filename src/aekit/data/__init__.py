@@ -10,7 +10,8 @@ Everything loads into :class:`ImageSet` (``(N, H, W, C)`` uint8 or float32 in [0
 Modules, one job each: ``imageset`` (containers), ``registry`` (built-in datasets as data),
 ``download`` (find / fetch / verify files), ``idx`` (IDX format), ``builtin`` (read built-ins),
 ``folders`` (image files), ``arrays`` (``.npy`` / ``.npz``), ``convert`` (resize, channels),
-``splits`` (seeded splits), ``imagefiles`` (``read_images`` / ``write_image``), ``load``
+``splits`` (seeded splits), ``imagefiles`` (``read_images`` / ``write_image``), ``sources``
+(the registered kinds of source ``load_dataset`` tries: built-in, folder, array file), ``load``
 (``load_dataset``).
 """
 

@@ -4,8 +4,9 @@
          └─► folder?    ──► folders.load_folder ──┼─► convert ─► splits.make_splits ─► Splits
          └─► .npy/.npz? ──► arrays.load_array_file┘   (channels, size)   (seeded val/test)
 
-A built-in name wins over a same-named folder in the working directory; write ``./mnist`` to mean
-the folder.
+The kinds of source are tried in the order of :data:`aekit.registry.SOURCES` (see
+:mod:`aekit.data.sources`), so a built-in name wins over a same-named folder in the working
+directory; write ``./mnist`` to mean the folder.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import os
 from pathlib import Path
 
 from aekit.config import DataConfig
-from aekit.data.arrays import load_array_file
-from aekit.data.builtin import load_builtin, resolve_data_dir
+from aekit.data.builtin import resolve_data_dir
 from aekit.data.convert import check_channels, parse_size, resize_images, to_channels
-from aekit.data.download import hash_file
-from aekit.data.folders import load_folder
 from aekit.data.imageset import ImageSet, Splits
 from aekit.data.registry import BUILTINS, canonical_name
+from aekit.data.sources import accepted, find_source
 from aekit.data.splits import check_fraction, make_splits
 from aekit.errors import AekitError
 
@@ -138,29 +137,13 @@ def _load_sets(name, official, *, data_dir, download, progress, size, channels, 
     """Read a source's own sets, converted; return ``(sets, info, display_name)``."""
     for label, value in zip(("val_fraction", "test_fraction"), fractions, strict=True):
         check_fraction(label, value)  # fail before minutes of I/O, not after
-    key = canonical_name(name) if isinstance(name, str) else None
-    if key is not None:
-        sets, info = load_builtin(BUILTINS[key], official, data_dir=data_dir,
-                                  download=download, progress=progress)
-        display = key
-    else:
+    source = find_source(name)
+    if source is None:
         path = Path(name).expanduser()
-        display = str(name)
-        if path.is_dir():
-            sets = {"all": load_folder(path, size=size, channels=channels)}
-            info = {"source": str(path.resolve()), "files": [], "num_files": len(sets["all"])}
-        elif path.is_file() and path.suffix.lower() in (".npy", ".npz"):
-            sets = load_array_file(path)
-            info = {"source": str(path.resolve()),
-                    "files": [{"name": path.name, "path": str(path.resolve()),
-                               "size": path.stat().st_size, "sha256": hash_file(path, "sha256"),
-                               "verified": False}]}
-        else:
-            what = "a file of another type" if path.exists() else "no such file or folder"
-            raise AekitError(
-                f"expected a built-in dataset ({', '.join(BUILTINS)}), a folder of images or a "
-                f".npy/.npz file, got {str(name)!r} ({what}); check the name or path"
-            )
+        what = "a file of another type" if path.exists() else "no such file or folder"
+        raise AekitError(f"expected {accepted()}, got {str(name)!r} ({what}); check the name or path")
+    sets, info, display = source.load(name, official, data_dir=data_dir, download=download, progress=progress,
+                                      size=size, channels=channels)
     sets = {k: ImageSet(resize_images(to_channels(v.images, channels), size), v.labels,
                         v.class_names, v.names) for k, v in sets.items()}
     shapes = {k: v.shape for k, v in sets.items()}

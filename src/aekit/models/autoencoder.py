@@ -11,8 +11,9 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import AekitError
+from ..registry import LATENTS
 from .architectures import architecture_for
-from .latents import DeterministicLatent, DiagonalGaussian, GaussianLatent, QuantisedLatent, soft_clamp
+from .latents import DiagonalGaussian, soft_clamp
 
 # A learned likelihood σ (``ModelConfig.learn_sigma``) stays in [e^-6, e^2]: a σ that could
 # shrink without bound would let the Gaussian likelihood run off to -inf on easy pixels.
@@ -26,8 +27,9 @@ class AEOutput:
     Attributes:
         logits: decoder output before the output activation, (B, C, H, W).
         z: the code, (B, code_size): ``latent_dim`` values, or a flattened spatial code map.
-        posterior: the latent distribution for probabilistic latents (a
-            :class:`~aekit.models.latents.DiagonalGaussian`), else ``None``.
+        posterior: the latent's distribution-like object q(z|x), with ``sample()``, ``mode()``
+            and ``kl()`` (see :mod:`aekit.models.latents`); its ``prior`` is ``None`` for codes
+            measured against no prior (their ``kl()`` is 0).
         log_sigma: learned log σ per channel of a Gaussian likelihood, (C,), else ``None``.
         output_activation: ``"sigmoid"`` or ``"none"``: how ``x_hat`` follows from ``logits``.
         x_hat: the reconstruction in model space, computed on first use: a loss on logits
@@ -84,7 +86,7 @@ class Autoencoder(nn.Module):
     def posterior(self, x: torch.Tensor) -> DiagonalGaussian:
         """(B, C, H, W) -> q(z|x) with ``mean``, ``std``, ``sample``, ``kl``, ``log_prob``."""
         self.check_input(x)
-        if not isinstance(self.latent, GaussianLatent):
+        if self.latent.prior is None:
             raise AekitError("posterior() needs a probabilistic latent (model.latent=gaussian); "
                              "this model's codes are deterministic: use encode()")
         return self.latent.posterior(self.encoder(x))
@@ -113,13 +115,8 @@ class Autoencoder(nn.Module):
 
 
 def build_latent(config: ModelConfig) -> nn.Module:
-    if config.latent == "deterministic":
-        return DeterministicLatent(config.code_size, config.code_activation)
-    if config.latent == "gaussian":
-        return GaussianLatent(config.latent_dim)
-    if config.latent == "quantised":
-        return QuantisedLatent(config.code_size)
-    raise AekitError(f"model.latent: no latent named {config.latent!r}")
+    """The registered latent ``config.latent`` names (see :func:`aekit.models.latents.register_latent`)."""
+    return LATENTS.get(config.latent).from_config(config)
 
 
 def build_model(config: ModelConfig) -> Autoencoder:

@@ -1,9 +1,18 @@
 from ..config import ModelConfig, ObjectiveConfig
-from .corruptions import Corruption, CorruptionChain, corrupt_images, parse_corruption, parse_corruptions
+from .corruptions import (
+    Bounds,
+    Corruption,
+    CorruptionChain,
+    CorruptionKind,
+    corrupt_images,
+    parse_corruption,
+    parse_corruptions,
+    register_corruption,
+)
 from .kl import KLTerm, free_bits_kl, warmup_factor
 from .objective import Objective
-from .reconstruction import RECONSTRUCTION_TERMS, bce, binarize, gaussian, mse
-from .regularisers import jacobian_frobenius_sq, kl_sparsity, l1_code
+from .reconstruction import Likelihood, bce, binarize, gaussian, mse, register_likelihood
+from .regularisers import RegulariserKind, jacobian_frobenius_sq, kl_sparsity, l1_code, register_regulariser
 
 
 def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = None, *,
@@ -16,7 +25,8 @@ def build_objective(config: ObjectiveConfig, model_config: ModelConfig | None = 
 
 
 __all__ = [
-    "Corruption", "CorruptionChain", "KLTerm", "Objective", "RECONSTRUCTION_TERMS", "bce", "binarize",
-    "build_objective", "corrupt_images", "free_bits_kl", "gaussian", "jacobian_frobenius_sq", "kl_sparsity",
-    "l1_code", "mse", "parse_corruption", "parse_corruptions", "warmup_factor",
+    "Bounds", "Corruption", "CorruptionChain", "CorruptionKind", "KLTerm", "Likelihood", "Objective",
+    "RegulariserKind", "bce", "binarize", "build_objective", "corrupt_images", "free_bits_kl", "gaussian",
+    "jacobian_frobenius_sq", "kl_sparsity", "l1_code", "mse", "parse_corruption", "parse_corruptions",
+    "register_corruption", "register_likelihood", "register_regulariser", "warmup_factor",
 ]

@@ -19,6 +19,11 @@ on whole pixels (every channel of a chosen pixel). All randomness comes from the
 ``torch.Generator`` passed in, so a seeded generator gives the same noise, and the training
 loop's generator gives fresh noise every batch while the clean batch stays the target.
 
+Each corruption is one function registered with :func:`register_corruption` (in
+:data:`aekit.registry.CORRUPTIONS`): its name, how its parameters parse, the tensor operation
+and how the web viewer offers it. Config validation, ``aekit train --help`` and the viewer's
+keys all read that registry, so a corruption registered from outside aekit works by name.
+
 Reference: P. Vincent, H. Larochelle, Y. Bengio, P.-A. Manzagol, "Extracting and composing
 robust features with denoising autoencoders", ICML 2008.
 
@@ -31,29 +36,16 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..errors import AekitError
-
-NAMES = ("gaussian", "salt_pepper", "masking", "blocks", "speckle")
-_USAGE = ("gaussian:SIGMA, salt_pepper:AMOUNT[:SALT_RATIO], masking:FRACTION, blocks:SIZE[:COUNT] "
-          "(SIZE may be MIN-MAX), speckle:SIGMA")
+from ..registry import CORRUPTIONS
 
 Range = tuple[Any, Any]  # (low, high): floats, or (1, C, 1, 1) tensors for per-channel ranges
-
-
-def _uniform(shape: tuple[int, ...], x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
-
-
-def _pixel_mask(x: torch.Tensor, share: float, generator: torch.Generator | None) -> torch.Tensor:
-    """(B, 1, H, W) boolean mask choosing each pixel with probability ``share``."""
-    b, _, h, w = x.shape
-    return _uniform((b, 1, h, w), x, generator) < share
 
 
 @dataclass(frozen=True)
@@ -75,22 +67,7 @@ class Corruption:
 
     def apply_unit(self, u: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Corrupt ``u`` (B, C, H, W) with values in [0, 1]; returns a new tensor in [0, 1]."""
-        if self.name == "gaussian":
-            noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
-            return (u + self.level * noise).clamp_(0.0, 1.0)
-        if self.name == "speckle":
-            noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
-            return (u + u * self.level * noise).clamp_(0.0, 1.0)
-        if self.name == "salt_pepper":
-            hit = _pixel_mask(u, self.level, generator)
-            salt = _uniform(hit.shape, u, generator) < (0.5 if self.extra is None else self.extra)
-            out = torch.where(hit & salt, torch.ones_like(u), u)
-            return torch.where(hit & ~salt, torch.zeros_like(u), out)
-        if self.name == "masking":
-            return u.masked_fill(_pixel_mask(u, self.level, generator), 0.0)
-        if self.name == "blocks":
-            return u.masked_fill(self.block_mask(u.shape, generator, u.device), 0.0)
-        raise AssertionError(self.name)  # parse_corruption admits only known names
+        return CORRUPTIONS.get(self.name).apply(u, self, generator)
 
     def block_mask(self, shape: Sequence[int], generator: torch.Generator | None = None,
                    device: torch.device | str | None = None) -> torch.Tensor:
@@ -114,14 +91,120 @@ class Corruption:
         return inside.any(dim=1, keepdim=True)
 
 
+# --------------------------------------------------------------------------- the registry entry
+Apply = Callable[[torch.Tensor, Corruption, "torch.Generator | None"], torch.Tensor]
+Parse = Callable[[str, list[str]], Corruption]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a parameter may take, worded for the error message.
+
+    ``Bounds("a noise level SIGMA", 0)`` reads "expected a noise level SIGMA ≥ 0";
+    ``Bounds("a share of pixels", 0, 1)`` reads "expected a share of pixels in [0, 1]".
+    """
+
+    what: str
+    low: float
+    high: float | None = None
+
+    def check(self, spec: str, value: float) -> None:
+        if value < self.low or (self.high is not None and value > self.high):
+            where = f"≥ {self.low:g}" if self.high is None else f"in [{self.low:g}, {self.high:g}]"
+            raise AekitError(f"corruption {spec!r}: expected {self.what} {where}, got {value}")
+
+
+@dataclass(frozen=True)
+class CorruptionKind:
+    """A registered corruption: how its spec parses, what it does, how the web viewer offers it.
+
+    Attributes:
+        name: the spec's first word (``gaussian`` in ``gaussian:0.5``).
+        apply: ``apply(u, c, generator)``: corrupt a (B, C, H, W) batch ``u`` in [0, 1] with the
+            parameters of ``c`` (a :class:`Corruption`), drawing only from ``generator``;
+            returns a new tensor in [0, 1].
+        usage: the spec's form for help texts and errors, e.g. ``gaussian:SIGMA``.
+        parse: ``parse(spec, params) -> Corruption`` from the ``:``-separated parameters.
+        key: the viewer's key for it (``None``: not offered in the viewer).
+        label: the viewer's name for it.
+        strength: the viewer's parameter step per key press (``{strength}`` in ``viewer_spec``).
+        max_strength: where the viewer's parameter stops growing.
+        viewer_spec: the spec the viewer sends after ``level`` presses, with ``{strength}``
+            (``min(strength * level, max_strength)``, 2 decimals), ``{level}`` (the presses) and
+            ``{size}`` (a quarter of the image height, at least 2 pixels) filled in.
+    """
+
+    name: str
+    apply: Apply
+    usage: str
+    parse: Parse
+    key: str | None = None
+    label: str = ""
+    strength: float = 0.1
+    max_strength: float = 1.0
+    viewer_spec: str = "{name}:{strength}"
+
+
+def register_corruption(name: str, *, usage: str | None = None, level: Bounds | None = None,
+                        extra: Bounds | bool | None = None, parse: Parse | None = None, key: str | None = None,
+                        label: str | None = None, strength: float = 0.1, max_strength: float = 1.0,
+                        viewer_spec: str = "{name}:{strength}") -> Callable[[Apply], Apply]:
+    """Register ``apply(u, c, generator)`` as the corruption ``name``; the function is returned unchanged.
+
+    By default a spec is ``name:LEVEL`` (``name:LEVEL[:EXTRA]`` with ``extra``), both numbers,
+    checked against the given :class:`Bounds` (``extra=True``: any number); pass ``parse`` for
+    other forms. Example, from outside aekit::
+
+        @register_corruption("dropout_rows", level=Bounds("a share of rows", 0, 1), key="d")
+        def dropout_rows(u, c, generator):
+            rows = torch.rand(u.shape[0], 1, u.shape[2], 1, generator=generator) < c.level
+            return u.masked_fill(rows, 0.0)
+
+        aekit.fit(images, preset="denoising", corruption=("dropout_rows:0.2",))
+
+    See :class:`CorruptionKind` for the viewer's arguments.
+    """
+    def add(apply: Apply) -> Apply:
+        parser = parse or (lambda spec, params: _parse_level(spec, params, name, level, extra))
+        form = usage or (f"{name}:LEVEL" + ("[:EXTRA]" if extra else ""))
+        CORRUPTIONS.register(name, CorruptionKind(name, apply, form, parser, key, label or name.replace("_", " "),
+                                                  strength, max_strength, viewer_spec))
+        return apply
+    return add
+
+
+def usage() -> str:
+    """Every registered corruption's spec form, for help texts and errors."""
+    return ", ".join(kind.usage for kind in CORRUPTIONS.values())
+
+
 def _number(text: str, spec: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise AekitError(f"corruption {spec!r}: expected a number, got {text!r}; valid: {_USAGE}") from None
+        raise AekitError(f"corruption {spec!r}: expected a number, got {text!r}; valid: {usage()}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise AekitError(f"corruption {spec!r}: expected a finite number, got {text!r}")
     return value
+
+
+def _check_count(spec: str, params: list[str], allowed: int) -> None:
+    if not 1 <= len(params) <= allowed:
+        raise AekitError(f"corruption {spec!r}: expected {allowed if allowed == 1 else '1 or 2'} "
+                         f"parameter(s) after the name; valid: {usage()}")
+
+
+def _parse_level(spec: str, params: list[str], name: str, level: Bounds | None,
+                 extra: Bounds | bool | None) -> Corruption:
+    """``name:LEVEL[:EXTRA]``: one number, and a second one when ``extra`` allows it."""
+    _check_count(spec, params, 2 if extra else 1)
+    second = _number(params[1], spec) if len(params) == 2 else None
+    first = _number(params[0], spec)
+    if level is not None:
+        level.check(spec, first)
+    if isinstance(extra, Bounds) and second is not None:
+        extra.check(spec, second)
+    return Corruption(name, first, second)
 
 
 def parse_corruption(spec: str) -> Corruption:
@@ -131,34 +214,79 @@ def parse_corruption(spec: str) -> Corruption:
         AekitError: unknown name, wrong parameter count or a value out of range.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise AekitError(f"expected a corruption spec such as 'gaussian:0.5'; got {spec!r}; valid: {_USAGE}")
+        raise AekitError(f"expected a corruption spec such as 'gaussian:0.5'; got {spec!r}; valid: {usage()}")
     name, *params = [p.strip() for p in spec.strip().split(":")]
     name = name.lower().replace("-", "_")
-    if name not in NAMES:
-        raise AekitError(f"unknown corruption {spec!r}; valid: {_USAGE}")
-    allowed = 2 if name in ("salt_pepper", "blocks") else 1
-    if not 1 <= len(params) <= allowed:
-        raise AekitError(f"corruption {spec!r}: expected {allowed if allowed == 1 else '1 or 2'} "
-                         f"parameter(s) after the name; valid: {_USAGE}")
+    if name not in CORRUPTIONS:
+        raise AekitError(f"unknown corruption {spec!r}; valid: {usage()}")
+    return CORRUPTIONS.get(name).parse(spec, params)
+
+
+# --------------------------------------------------------------------------- the built-in corruptions
+def _uniform(shape: tuple[int, ...], x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def _pixel_mask(x: torch.Tensor, share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, 1, H, W) boolean mask choosing each pixel with probability ``share``."""
+    b, _, h, w = x.shape
+    return _uniform((b, 1, h, w), x, generator) < share
+
+
+SHARE = Bounds("a share of pixels", 0, 1)
+
+
+@register_corruption("gaussian", usage="gaussian:SIGMA", level=Bounds("a noise level SIGMA", 0), key="g",
+                     strength=0.1, max_strength=2.0)
+def additive_gaussian(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    """Add N(0, SIGMA²) to every value."""
+    noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
+    return (u + c.level * noise).clamp_(0.0, 1.0)
+
+
+@register_corruption("salt_pepper", usage="salt_pepper:AMOUNT[:SALT_RATIO]", level=SHARE,
+                     extra=Bounds("a salt ratio", 0, 1), key="s", label="salt & pepper", strength=0.06)
+def salt_and_pepper(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    """Set a share AMOUNT of pixels to 1 (salt, a share SALT_RATIO of them, default ½) or 0 (pepper)."""
+    hit = _pixel_mask(u, c.level, generator)
+    salt = _uniform(hit.shape, u, generator) < (0.5 if c.extra is None else c.extra)
+    out = torch.where(hit & salt, torch.ones_like(u), u)
+    return torch.where(hit & ~salt, torch.zeros_like(u), out)
+
+
+@register_corruption("masking", usage="masking:FRACTION", level=SHARE, key="m", strength=0.1)
+def masking(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    """Set a share FRACTION of pixels to 0 (Vincent et al. 2008)."""
+    return u.masked_fill(_pixel_mask(u, c.level, generator), 0.0)
+
+
+def _parse_blocks(spec: str, params: list[str]) -> Corruption:
+    """``blocks:SIZE[:COUNT]`` with SIZE a whole number of pixels or a range ``MIN-MAX``."""
+    _check_count(spec, params, 2)
     extra = _number(params[1], spec) if len(params) == 2 else None
-    if name == "blocks":
-        low, _, high = params[0].partition("-")
-        size, size_max = _number(low, spec), (_number(high, spec) if high else None)
-        if not size.is_integer() or size < 1 or (size_max is not None and (not size_max.is_integer()
-                                                                           or size_max < size)):
-            raise AekitError(f"corruption {spec!r}: expected a block size in pixels ≥ 1 (or MIN-MAX with "
-                             f"MIN ≤ MAX), got {params[0]!r}")
-        if extra is not None and (not extra.is_integer() or extra < 1):
-            raise AekitError(f"corruption {spec!r}: expected a whole number of blocks ≥ 1, got {params[1]!r}")
-        return Corruption(name, size, extra, None if size_max is None else int(size_max))
-    level = _number(params[0], spec)
-    if name in ("gaussian", "speckle") and level < 0:
-        raise AekitError(f"corruption {spec!r}: expected a noise level SIGMA ≥ 0, got {level}")
-    if name in ("salt_pepper", "masking") and not 0.0 <= level <= 1.0:
-        raise AekitError(f"corruption {spec!r}: expected a share of pixels in [0, 1], got {level}")
-    if name == "salt_pepper" and extra is not None and not 0.0 <= extra <= 1.0:
-        raise AekitError(f"corruption {spec!r}: expected a salt ratio in [0, 1], got {extra}")
-    return Corruption(name, level, extra)
+    low, _, high = params[0].partition("-")
+    size, size_max = _number(low, spec), (_number(high, spec) if high else None)
+    if not size.is_integer() or size < 1 or (size_max is not None and (not size_max.is_integer()
+                                                                       or size_max < size)):
+        raise AekitError(f"corruption {spec!r}: expected a block size in pixels ≥ 1 (or MIN-MAX with "
+                         f"MIN ≤ MAX), got {params[0]!r}")
+    if extra is not None and (not extra.is_integer() or extra < 1):
+        raise AekitError(f"corruption {spec!r}: expected a whole number of blocks ≥ 1, got {params[1]!r}")
+    return Corruption("blocks", size, extra, None if size_max is None else int(size_max))
+
+
+@register_corruption("blocks", usage="blocks:SIZE[:COUNT] (SIZE may be MIN-MAX)", parse=_parse_blocks, key="b",
+                     viewer_spec="blocks:{size}:{level}")
+def blocks(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    """Set COUNT random SIZE x SIZE squares to 0, for inpainting (see :meth:`Corruption.block_mask`)."""
+    return u.masked_fill(c.block_mask(u.shape, generator, u.device), 0.0)
+
+
+@register_corruption("speckle", usage="speckle:SIGMA", level=Bounds("a noise level SIGMA", 0))
+def speckle(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    """Multiplicative noise: x + x * N(0, SIGMA²)."""
+    noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
+    return (u + u * c.level * noise).clamp_(0.0, 1.0)
 
 
 class CorruptionChain:

@@ -4,7 +4,7 @@ Losses never live in ``forward``. An Objective takes the model and a clean batch
 corrupts the input, runs the model and returns ``{"recon": ..., <regularisers>..., "loss": ...}``
 where ``loss`` is the weighted sum that gets minimised. The trainer logs every term.
 
-A model whose latent has a posterior (a VAE) also gets ``"kl"`` (:mod:`.kl`), so its loss is
+A model whose posterior has a prior (a VAE) also gets ``"kl"`` (:mod:`.kl`), so its loss is
 ``recon + β·KL``, the negative ELBO for β = 1; with ``binarize`` set, the batch is binarised
 first and serves as both input and target.
 """
@@ -18,6 +18,7 @@ import torch
 from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
 from ..models import AEOutput, Autoencoder
+from ..registry import LIKELIHOODS
 from .corruptions import Range, parse_corruptions
 from .kl import KLTerm
 from .reconstruction import binarize, reconstruction_term
@@ -43,14 +44,15 @@ class Objective:
         self.config = config
         self.reconstruction = reconstruction_term(config)
         self.corruption = parse_corruptions(config.corruption, data_range)
-        self.kl = KLTerm(config)  # used when the model's latent has a posterior (VAEs)
+        self.kl = KLTerm(config)  # used when the model's posterior has a prior (VAEs)
         self.regularisers: dict[str, Regulariser] = build_regularisers(config, model_config)
-        if model_config is not None and config.reconstruction == "bce" and model_config.output_activation != "sigmoid":
+        likelihood = LIKELIHOODS.get(config.reconstruction)
+        if model_config is not None and likelihood.needs_unit_outputs and model_config.output_activation != "sigmoid":
             raise AekitError(
-                "objective.reconstruction=bce needs model.output_activation=sigmoid (outputs in [0, 1]); "
-                f"got output_activation={model_config.output_activation!r}; use reconstruction=mse instead"
+                f"objective.reconstruction={config.reconstruction} needs model.output_activation=sigmoid (outputs in "
+                f"[0, 1]); got output_activation={model_config.output_activation!r}; use reconstruction=mse instead"
             )
-        if model_config is not None and model_config.learn_sigma and config.reconstruction != "gaussian":
+        if model_config is not None and model_config.learn_sigma and not likelihood.uses_sigma:
             raise AekitError("model.learn_sigma=true learns the σ of a Gaussian likelihood; expected "
                              f"objective.reconstruction=gaussian, got {config.reconstruction!r}")
 
@@ -73,13 +75,16 @@ class Objective:
         x = binarize(x, self.config.binarize, generator)  # binary input *and* target when asked
         x_in = self.corrupt(x, generator)
         out = model(x_in)
-        if out.posterior is not None and not model.training:
-            # Eval-mode forward decodes the posterior mean; score a sample, as the ELBO does.
+        # A posterior measured against a prior (a VAE's) makes the loss the negative ELBO: a KL
+        # term, and in eval mode a posterior sample scored instead of the decoded mean. Codes
+        # with no prior (deterministic, quantised: their kl() is 0) get neither.
+        elbo = out.posterior is not None and out.posterior.prior is not None
+        if elbo and not model.training:
             z = out.posterior.sample(generator=generator)
             logits = model.decode_logits(z)
             out = AEOutput(logits, z, out.posterior, out.log_sigma, out.output_activation)
         terms = {"recon": self.reconstruction(out, x, self.config.reduction).mean()}
-        if out.posterior is not None:
+        if elbo:
             terms["kl"] = self.kl(out.posterior, x, epoch=epoch, training=model.training).mean()
         for name, term in self.regularisers.items():
             terms[name] = term(model, x_in, out).mean()

@@ -8,6 +8,10 @@ The likelihoods of a VAE's decoder p(x|z) are here too: ``bce`` is the Bernoulli
 log-likelihood (exact for binary targets; see :func:`binarize`), ``gaussian`` the Gaussian one
 with a fixed or learned σ. Both are in nats, so with ``reduction="sum"`` the VAE loss
 ``recon + kl`` is the negative ELBO of each sample, averaged over the batch.
+
+Each term is registered with :func:`register_likelihood` (in :data:`aekit.registry.LIKELIHOODS`)
+together with what the rest of aekit asks of it: its per-pixel values, which distribution it is
+the likelihood of, whether it needs outputs in [0, 1] or reads σ.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +27,7 @@ import torch.nn.functional as F
 from ..config import ObjectiveConfig
 from ..errors import AekitError
 from ..models import AEOutput
+from ..registry import LIKELIHOODS
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -81,22 +87,79 @@ def gaussian(out: AEOutput, target: torch.Tensor, reduction: str = "mean", sigma
     value when it has one (``out.log_sigma``), else ``sigma``. With σ fixed this is MSE/(2σ²)
     plus a constant, so σ sets the balance against the KL term of a VAE.
     """
+    return _reduce_pixels(_gaussian_nll(out, target, sigma), reduction)
+
+
+# ----------------------------------------------------------------------------- the registry
+Term = Callable[..., torch.Tensor]  # term(out, target, reduction[, sigma=...]) -> (B,)
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """A registered reconstruction term (``objective.reconstruction``).
+
+    Attributes:
+        name: its name in the config.
+        term: ``term(out, target, reduction)`` -> per-sample value (B,); with ``uses_sigma``
+            also a ``sigma=`` keyword (``objective.sigma``).
+        pixel_nll: ``pixel_nll(out, target, sigma)`` -> the per-pixel value (B, C, H, W) that
+            ``term`` sums or averages (used for anomaly maps).
+        distribution: the decoder's likelihood p(x|z) in words (``"bernoulli"``,
+            ``"gaussian"``), or ``None`` when the term is a plain error, not a likelihood.
+        needs_unit_outputs: needs outputs in [0, 1] (``model.output_activation=sigmoid``).
+        uses_sigma: reads σ (``objective.sigma``, or the model's learned one: ``model.learn_sigma``).
+        description: one line for help texts.
+    """
+
+    name: str
+    term: Term
+    pixel_nll: Callable[[AEOutput, torch.Tensor, float], torch.Tensor]
+    distribution: str | None = None
+    needs_unit_outputs: bool = False
+    uses_sigma: bool = False
+    description: str = ""
+
+
+def register_likelihood(name: str, *, pixel_nll: Callable[[AEOutput, torch.Tensor, float], torch.Tensor],
+                        distribution: str | None = None, needs_unit_outputs: bool = False,
+                        uses_sigma: bool = False, description: str = "") -> Callable[[Term], Term]:
+    """Register ``term(out, target, reduction) -> (B,)`` as ``objective.reconstruction=name``."""
+    def add(term: Term) -> Term:
+        LIKELIHOODS.register(name, Likelihood(name, term, pixel_nll, distribution, needs_unit_outputs, uses_sigma,
+                                              description))
+        return term
+    return add
+
+
+def _squared_error(out: AEOutput, target: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    return (target - out.x_hat.float()).pow(2)
+
+
+def _bernoulli_nll(out: AEOutput, target: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(out.logits.float(), target, reduction="none")
+
+
+def _gaussian_nll(out: AEOutput, target: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     x_hat = out.x_hat.float()
     if out.log_sigma is not None:
         log_sigma = out.log_sigma.float().view(1, -1, *([1] * (x_hat.ndim - 2)))
     else:
         log_sigma = torch.tensor(math.log(sigma), device=x_hat.device)
     per_pixel = 0.5 * ((target - x_hat) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
-    return _reduce_pixels(per_pixel.expand_as(x_hat), reduction)
+    return per_pixel.expand_as(x_hat)
 
 
-RECONSTRUCTION_TERMS = {"mse": mse, "bce": bce, "gaussian": gaussian}
+register_likelihood("mse", pixel_nll=_squared_error, description="squared error")(mse)
+register_likelihood("bce", pixel_nll=_bernoulli_nll, distribution="bernoulli", needs_unit_outputs=True,
+                    description="binary cross-entropy: a Bernoulli likelihood, for data in [0, 1]")(bce)
+register_likelihood("gaussian", pixel_nll=_gaussian_nll, distribution="gaussian", uses_sigma=True,
+                    description="a Gaussian likelihood with σ fixed (objective.sigma) or learned")(gaussian)
 
 
 def reconstruction_term(config: ObjectiveConfig) -> Callable[[AEOutput, torch.Tensor, str], torch.Tensor]:
     """The reconstruction term an :class:`ObjectiveConfig` names, with its settings bound."""
-    term = RECONSTRUCTION_TERMS[config.reconstruction]
-    return functools.partial(gaussian, sigma=config.sigma) if term is gaussian else term
+    kind = LIKELIHOODS.get(config.reconstruction)
+    return functools.partial(kind.term, sigma=config.sigma) if kind.uses_sigma else kind.term
 
 
 # ----------------------------------------------------------------------------- binarisation

@@ -27,19 +27,29 @@ the :class:`~aekit.objectives.Objective` averages it over the batch and the trai
 
   All three treat samples independently, so the encoder must not use batch statistics
   (batch norm in training mode); :func:`build_regularisers` refuses that combination.
+- **Rate** (learned compression): the bits per pixel of a quantised code under the latent's
+  learned density.
+
+Each is one penalty registered with :func:`register_regulariser` (in
+:data:`aekit.registry.REGULARISERS`); a regulariser added from outside is weighted through
+``objective.regularisers`` (``"name:weight"``) and needs no config change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..config import ModelConfig, ObjectiveConfig
 from ..errors import AekitError
+from ..registry import LATENTS, REGULARISERS
 
-__all__ = ["build_regularisers", "closed_form_supported", "jacobian_frobenius_sq", "kl_sparsity", "l1_code", "rate_bpp"]
+__all__ = ["RegulariserKind", "build_regularisers", "closed_form_supported", "jacobian_frobenius_sq", "kl_sparsity",
+           "l1_code", "rate_bpp", "register_regulariser", "regulariser_weights"]
 
 
 def l1_code(z: torch.Tensor) -> torch.Tensor:
@@ -146,8 +156,68 @@ def jacobian_frobenius_sq(model: nn.Module, x: torch.Tensor, method: str = "auto
     return value if training else value.detach()  # no graph kept when called without grad
 
 
-# --------------------------------------------------------------------------- assembly
+# --------------------------------------------------------------------------- the registry entry
+# A penalty gets the model, the (possibly corrupted) input, the forward output and the objective's
+# config, and returns an unweighted per-sample value (B,).
+Penalty = Callable[[nn.Module, torch.Tensor, Any, ObjectiveConfig], torch.Tensor]
+# A term as the Objective calls it: term(model, x_in, out) -> weighted (B,) penalty.
 Regulariser = Callable[[nn.Module, torch.Tensor, object], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RegulariserKind:
+    """A registered regulariser.
+
+    Attributes:
+        name: its name, in the loss terms and in ``objective.regularisers`` specs (``"name:weight"``).
+        penalty: ``penalty(model, x_in, out, config)`` -> unweighted per-sample penalty (B,).
+        check: ``check(config, model_config)`` raises :class:`AekitError` when the term cannot
+            work with that model (``model_config`` may be ``None``: nothing to check against).
+        needs_fp32: automatic precision keeps fp32 when this term is on (untested under bf16).
+        weight_field: the :class:`ObjectiveConfig` field holding its weight: the built-in ones
+            have one (saved configs use them); ``None`` reads the weight from
+            ``objective.regularisers``.
+    """
+
+    name: str
+    penalty: Penalty
+    check: Callable[[ObjectiveConfig, ModelConfig | None], None] | None = None
+    needs_fp32: bool = False
+    weight_field: str | None = None
+
+
+def register_regulariser(name: str, *, check: Callable[[ObjectiveConfig, ModelConfig | None], None] | None = None,
+                         needs_fp32: bool = False, weight_field: str | None = None) -> Callable[[Penalty], Penalty]:
+    """Register ``penalty(model, x_in, out, config) -> (B,)`` as the regulariser ``name``.
+
+    Its weight is the weight of its ``"name:weight"`` spec in ``objective.regularisers`` (or the
+    config field ``weight_field``, which only the built-in ones have), so one added from outside
+    needs no config change::
+
+        @register_regulariser("code_l2")
+        def code_l2(model, x, out, config):
+            return out.z.flatten(1).pow(2).sum(1)
+
+        aekit.fit(images, preset="deep", regularisers=("code_l2:1e-3",))
+    """
+    def add(penalty: Penalty) -> Penalty:
+        REGULARISERS.register(name, RegulariserKind(name, penalty, check, needs_fp32, weight_field))
+        return penalty
+    return add
+
+
+def regulariser_weights(config: ObjectiveConfig) -> dict[str, float]:
+    """The regularisers an objective turns on (weight > 0), in registration then spec order."""
+    weights = {name: float(getattr(config, kind.weight_field)) for name, kind in REGULARISERS.items()
+               if kind.weight_field is not None}
+    for spec in config.regularisers:
+        name, _, weight = spec.partition(":")
+        weights[name.strip()] = float(weight)
+    return {name: w for name, w in weights.items() if w > 0}
+
+
+def _weighted(penalty: Penalty, weight: float, config: ObjectiveConfig) -> Regulariser:
+    return lambda model, x, out: weight * penalty(model, x, out, config)
 
 
 def build_regularisers(config: ObjectiveConfig, model_config: ModelConfig | None = None) -> dict[str, Regulariser]:
@@ -156,36 +226,64 @@ def build_regularisers(config: ObjectiveConfig, model_config: ModelConfig | None
     Each term is called as ``term(model, x_in, out)`` and returns a weighted (B,) penalty.
     """
     terms: dict[str, Regulariser] = {}
-    if config.l1 > 0:
-        terms["l1"] = lambda model, x, out, w=config.l1: w * l1_code(out.z)
-    if config.sparsity > 0:
-        if model_config is not None and model_config.code_activation != "sigmoid":
-            raise AekitError(
-                "objective.sparsity (KL to a target rate) needs codes in [0, 1]: set model.code_activation=sigmoid; "
-                f"got code_activation={model_config.code_activation!r} (or use objective.l1 for an L1 penalty)"
-            )
-        rho = config.sparsity_target
-        terms["sparsity"] = lambda model, x, out, w=config.sparsity: w * kl_sparsity(out.z, rho)
-    if config.contractive > 0:
-        method = config.contractive_method
-        if model_config is not None:
-            if model_config.batch_norm:
-                raise AekitError("objective.contractive needs per-sample Jacobians, which batch statistics mix; "
-                                 "set model.batch_norm=false")
-            one_layer = model_config.architecture == "mlp" and model_config.hidden == ()
-            if method == "closed_form" and not one_layer:
-                raise AekitError("objective.contractive_method=closed_form needs a one-layer encoder "
-                                 f"(model.architecture=mlp, model.hidden=); got architecture="
-                                 f"{model_config.architecture!r}, hidden={model_config.hidden!r}; use auto or exact")
-        probes = config.contractive_probes
-        terms["contractive"] = lambda model, x, out, w=config.contractive: w * jacobian_frobenius_sq(
-            model, x, method, probes)
-    if config.rate > 0:
-        if model_config is not None and model_config.latent != "quantised":
-            raise AekitError("objective.rate charges the bits of a quantised code: expected model.latent=quantised; "
-                             f"got latent={model_config.latent!r} (or use preset codec)")
-        terms["rate"] = lambda model, x, out, w=config.rate: w * rate_bpp(model, x, out.z)
+    for name, weight in regulariser_weights(config).items():
+        kind = REGULARISERS.get(name)
+        if kind.check is not None:
+            kind.check(config, model_config)
+        terms[name] = _weighted(kind.penalty, weight, config)
     return terms
+
+
+# --------------------------------------------------------------------------- the built-in regularisers
+@register_regulariser("l1", weight_field="l1")
+def l1_penalty(model: nn.Module, x: torch.Tensor, out: Any, config: ObjectiveConfig) -> torch.Tensor:
+    """L1 on the code (sparse autoencoder)."""
+    return l1_code(out.z)
+
+
+def _check_sparsity(config: ObjectiveConfig, model_config: ModelConfig | None) -> None:
+    if model_config is not None and model_config.code_activation != "sigmoid":
+        raise AekitError(
+            "objective.sparsity (KL to a target rate) needs codes in [0, 1]: set model.code_activation=sigmoid; "
+            f"got code_activation={model_config.code_activation!r} (or use objective.l1 for an L1 penalty)"
+        )
+
+
+@register_regulariser("sparsity", check=_check_sparsity, weight_field="sparsity")
+def sparsity_penalty(model: nn.Module, x: torch.Tensor, out: Any, config: ObjectiveConfig) -> torch.Tensor:
+    """KL of each unit's mean activation to the target rate ``objective.sparsity_target``."""
+    return kl_sparsity(out.z, config.sparsity_target)
+
+
+def _check_contractive(config: ObjectiveConfig, model_config: ModelConfig | None) -> None:
+    if model_config is None:
+        return
+    if model_config.batch_norm:
+        raise AekitError("objective.contractive needs per-sample Jacobians, which batch statistics mix; "
+                         "set model.batch_norm=false")
+    one_layer = model_config.architecture == "mlp" and model_config.hidden == ()
+    if config.contractive_method == "closed_form" and not one_layer:
+        raise AekitError("objective.contractive_method=closed_form needs a one-layer encoder "
+                         f"(model.architecture=mlp, model.hidden=); got architecture="
+                         f"{model_config.architecture!r}, hidden={model_config.hidden!r}; use auto or exact")
+
+
+@register_regulariser("contractive", check=_check_contractive, needs_fp32=True, weight_field="contractive")
+def contractive_penalty(model: nn.Module, x: torch.Tensor, out: Any, config: ObjectiveConfig) -> torch.Tensor:
+    """``||dz/dx||_F^2`` by ``objective.contractive_method``."""
+    return jacobian_frobenius_sq(model, x, config.contractive_method, config.contractive_probes)
+
+
+def _check_rate(config: ObjectiveConfig, model_config: ModelConfig | None) -> None:
+    if model_config is not None and not LATENTS.get(model_config.latent).learns_code_density:
+        raise AekitError("objective.rate charges the bits of a quantised code: expected model.latent=quantised; "
+                         f"got latent={model_config.latent!r} (or use preset codec)")
+
+
+@register_regulariser("rate", check=_check_rate, needs_fp32=True, weight_field="rate")
+def rate_penalty(model: nn.Module, x: torch.Tensor, out: Any, config: ObjectiveConfig) -> torch.Tensor:
+    """Bits per pixel of the code under the latent's learned density."""
+    return rate_bpp(model, x, out.z)
 
 
 def rate_bpp(model: nn.Module, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -42,26 +42,21 @@ from .._version import __version__
 from ..errors import AekitError
 from ..fileio import atomic_write_bytes, atomic_write_json, replace_dir
 from ..model import Model
-from ..models.latents import GaussianLatent
 
 FORMATS = ("onnx",)
 DEFAULT_OPSET = 18
 
 
 class _Encoder(nn.Module):
-    """x -> z, or x -> (mean, logvar) for a Gaussian latent."""
+    """x -> the statistics of the posterior: z for a code, (mean, logvar) for a Gaussian latent."""
 
     def __init__(self, module: nn.Module):
         super().__init__()
         self.module = module
 
     def forward(self, x: torch.Tensor):
-        h = self.module.encoder(x)
-        if isinstance(self.module.latent, GaussianLatent):
-            q = self.module.latent.posterior(h)
-            return q.mean, q.logvar
-        z, _ = self.module.latent(h)
-        return z
+        stats = tuple(self.module.latent.posterior(self.module.encoder(x)).statistics().values())
+        return stats[0] if len(stats) == 1 else stats
 
 
 class _Decoder(nn.Module):
@@ -89,12 +84,13 @@ def graph_specs(model: Model) -> dict[str, dict[str, Any]]:
     """File name -> wrapper, input name and example, output names, of the three graphs."""
     module = model.module.eval()
     c, h, w = model.input_shape
-    vae = isinstance(module.latent, GaussianLatent)
     x = torch.rand(2, c, h, w)
     z = torch.randn(2, model.latent_dim)
+    with torch.no_grad():
+        statistics = list(module.latent.posterior(module.encoder(x)).statistics())
     return {
         "encoder.onnx": dict(wrapper=_Encoder(module), input="x", example=x,
-                             outputs=["mean", "logvar"] if vae else ["z"]),
+                             outputs=statistics),
         "decoder.onnx": dict(wrapper=_Decoder(module), input="z", example=z, outputs=["x_hat"]),
         "autoencoder.onnx": dict(wrapper=_Autoencoder(module), input="x", example=x, outputs=["x_hat", "z"]),
     }

@@ -15,7 +15,7 @@ import numpy as np
 from ..data.pixels import as_unit
 from ..errors import AekitError
 from ..model import Model
-from ..tasks.generate import generate, is_vae
+from ..tasks.generate import generate, has_prior
 from ..tasks.interpolate import interpolate, one_image
 from ..tasks.latent_maps import TRAVERSAL_DIMS, manifold_codes
 from ..viz import comparison_grid, image_grid, plot_scatter, save_png
@@ -58,7 +58,7 @@ def manifold(model: Model, n: int = 20, *, codes: np.ndarray | None = None) -> n
     if model.latent_dim != 2:
         raise AekitError(f"a manifold picture needs a 2-D code; this model's code has {model.latent_dim} "
                          "dimensions (train with --latent 2, or look at the 2-D map of its codes instead)")
-    grid = manifold_codes(n, vae=is_vae(model), codes=codes)
+    grid = manifold_codes(n, vae=has_prior(model), codes=codes)
     return image_grid(model.decode(grid), ncols=n, pad=0, min_cell=28)
 
 
@@ -74,7 +74,7 @@ def traversal(model: Model, base_image: Any = None, *, codes: np.ndarray | None 
         steps: images per row.
         dims: at most this many rows.
     """
-    vae = is_vae(model)
+    vae = has_prior(model)
     if codes is None and not vae:
         raise AekitError("a deterministic model's traversal needs reference codes: codes=model.encode(images)")
     k = model.latent_dim

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import NotFittedError
 from ..model import Model
-from ..tasks.generate import get_sampler, is_vae
+from ..tasks.generate import get_sampler, has_prior
 from ..tasks.interpolate import METHODS, pick_pair
 from ..tasks.latent_maps import TSNE_POINTS, project, umap_available
 from ..tasks.likelihood import ACTIVE_KL_HINT
@@ -102,11 +102,11 @@ def latent_map_section(report: Any, model: Model, result: dict[str, Any], test: 
     out_dir = Path(out_dir)
     codes = np.asarray(model.encode(test.images))
     labels = test.labels
-    what = "posterior means" if is_vae(model) else "codes"
+    what = "posterior means" if has_prior(model) else "codes"
     report.heading("Latent space")
     if model.latent_dim == 2:
         path = save_png(out_dir / "manifold.png", manifold(model, 20, codes=codes))
-        layout = ("prior quantiles 5%–95% on both axes" if is_vae(model)
+        layout = ("prior quantiles 5%–95% on both axes" if has_prior(model)
                   else "the 1st–99th percentiles of the test codes")
         report.image(path, caption=f"decoded 20×20 grid of 2-D codes spanning {layout}; z₁ left to right, "
                                    "z₂ bottom to top")
@@ -130,8 +130,8 @@ def latent_map_section(report: Any, model: Model, result: dict[str, Any], test: 
                          pixelated=False)
     picture, order = traversal(model, codes=codes)
     save_png(out_dir / "traversal.png", picture)
-    sweep = "from −3 to 3 (prior standard deviations)" if is_vae(model) else "over ±3 standard deviations"
-    rest = "prior mean" if is_vae(model) else "mean code"
+    sweep = "from −3 to 3 (prior standard deviations)" if has_prior(model) else "over ±3 standard deviations"
+    rest = "prior mean" if has_prior(model) else "mean code"
     report.image(out_dir / "traversal.png", caption=f"latent traversal: each row sweeps one dimension {sweep} "
                                                     f"with the others held at the {rest}; rows are the most "
                                                     "varied dimensions")

@@ -36,7 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from .._version import __version__
 from ..errors import AekitError
 from ..model import Model
-from ..objectives.corruptions import NAMES as NOISE_TYPES
+from ..registry import CORRUPTIONS
 from .endpoints import ENDPOINTS, Endpoint, model_info
 from .handling import QUERY_KEYS, BodyLimit, BodyTooLarge, output_format, process, read_payload, too_large_message
 from .inputs import Limits, RequestError
@@ -49,6 +49,19 @@ _thread_state = threading.local()
 
 
 # --------------------------------------------------------------------- the app
+def corruption_menu() -> list[dict[str, Any]]:
+    """The registered corruptions as ``GET /models`` lists them: the viewer builds its keys from this.
+
+    Each entry: ``name``, ``usage`` (the spec form), ``key`` (``null``: not offered by the viewer),
+    ``label``, and how the viewer turns presses into a spec: ``viewer_spec`` with ``{strength}``
+    (``min(strength * presses, max_strength)``), ``{level}`` (presses) and ``{size}`` (a quarter
+    of the image height, at least 2) filled in.
+    """
+    return [{"name": kind.name, "usage": kind.usage, "key": kind.key, "label": kind.label,
+             "strength": kind.strength, "max_strength": kind.max_strength, "viewer_spec": kind.viewer_spec}
+            for kind in CORRUPTIONS.values()]
+
+
 def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None, test_images: int = 300,
                data_dir: str | None = None) -> FastAPI:
     """A FastAPI app serving ``models`` (one, or a dict name -> model; the first is the default).
@@ -140,7 +153,8 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
             "endpoints": {e.name: {"summary": e.summary, "takes": e.takes,
                                    "options": {k: {"default": o.default, "help": o.help} for k, o in e.options.items()}}
                           for e in ENDPOINTS.values()},
-            "noise_types": list(NOISE_TYPES),
+            "noise_types": list(CORRUPTIONS.names()),
+            "corruptions": corruption_menu(),
             "limits": asdict(limits),
         }
 

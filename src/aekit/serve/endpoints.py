@@ -34,7 +34,7 @@ from ..model import Model
 from ..objectives.corruptions import parse_corruptions
 from ..tasks.anomaly import SCORES, AnomalyDetector, pixel_errors, resolve_score
 from ..tasks.evaluate import reconstruct_unit
-from ..tasks.generate import SAMPLERS, generate, is_vae
+from ..tasks.generate import SAMPLERS, generate, has_prior
 from ..tasks.inpaint import box_mask, inpaint_unit, mask_tensor
 from ..tasks.interpolate import METHODS, interpolate_codes
 from .inputs import Limits, Option, RequestError, integer, json_array, real, text
@@ -286,6 +286,6 @@ def model_info(name: str, model: Model, test_count: int, latent_range: list[list
     return {
         "name": name, "preset": model.config.preset, "input_shape": [c, h, w], "channel_order": prep.channel_order,
         "preprocessing": prep.to_dict(), "latent": model.config.model.latent, "latent_dim": model.latent_dim,
-        "vae": is_vae(model), "latent_range": latent_range, "test_images": test_count,
+        "vae": has_prior(model), "latent_range": latent_range, "test_images": test_count,
         "path": str(model.path) if model.path else None,
     }

@@ -50,7 +50,7 @@ def latent_range(model: Model, images: np.ndarray | None, max_dim: int = 64) -> 
     """Slider ranges per latent dimension: ±3 for a VAE, else the test codes' 1-99% range, widened."""
     if model.latent_dim > max_dim:
         return None
-    if model.config.model.latent == "gaussian":
+    if model.module.latent.prior is not None:
         return [[-3.0, 3.0]] * model.latent_dim
     if images is None or len(images) < 10:
         return None

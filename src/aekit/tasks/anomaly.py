@@ -44,23 +44,25 @@ from ..errors import AekitError, NotFittedError
 from ..fitted import component
 from ..metrics import ssim, ssim_map
 from ..model import Model, load_model
-from ..models.latents import GaussianLatent
+from ..models import AEOutput
+from ..registry import LIKELIHOODS
 from ..thresholds import SCORE_KINDS, AnomalyThreshold
 
 SCORES = ("auto", *SCORE_KINDS)
 EPS = 1e-7
 
 
-def _is_vae(model: Model) -> bool:
-    return isinstance(model.module.latent, GaussianLatent)
+def _has_prior(model: Model) -> bool:
+    """Whether the model's codes have a prior, so that the ELBO (and the ``elbo`` score) exists."""
+    return model.module.latent.prior is not None
 
 
 def resolve_score(model: Model, score: str) -> str:
     if score not in SCORES:
         raise AekitError(f"expected score in {', '.join(SCORES)}; got {score!r}")
     if score == "auto":
-        return "elbo" if _is_vae(model) else "mse"
-    if score == "elbo" and not _is_vae(model):
+        return "elbo" if _has_prior(model) else "mse"
+    if score == "elbo" and not _has_prior(model):
         raise AekitError(f"score 'elbo' needs a VAE (model.latent=gaussian); {model.config.preset!r} has a "
                          "deterministic latent; use mse, bce or ssim")
     return score
@@ -108,21 +110,14 @@ def _elbo_maps(model: Model, xb: torch.Tensor, samples: int, generator: torch.Ge
     module, config = model.module, model.config.objective
     q = module.posterior(xb)
     target = xb
-    if config.reconstruction == "bce" or config.binarize != "none":
+    if LIKELIHOODS.get(config.reconstruction).needs_unit_outputs or config.binarize != "none":
         target = xb.clamp(0, 1)
     maps = torch.zeros(xb.shape[0], *xb.shape[2:], device=xb.device, dtype=torch.float64)
+    pixel_nll = LIKELIHOODS.get(config.reconstruction).pixel_nll
     for _ in range(samples):
         z = q.sample(generator=generator)
-        logits = module.decode_logits(z).float()
-        if config.reconstruction == "gaussian":
-            log_sigma = module.log_sigma
-            sigma = torch.exp(log_sigma).view(1, -1, 1, 1) if log_sigma is not None else torch.tensor(config.sigma)
-            mean = module.activate(logits)
-            nll = 0.5 * ((target - mean) / sigma).pow(2) + torch.log(sigma) + 0.5 * np.log(2 * np.pi)
-        elif config.reconstruction == "bce":
-            nll = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        else:
-            nll = (target - module.activate(logits)).pow(2)
+        out = AEOutput(module.decode_logits(z).float(), z, q, module.log_sigma, module.output_activation)
+        nll = pixel_nll(out, target, config.sigma)
         maps += nll.sum(1).double() / samples
     score = maps.flatten(1).sum(1) + q.kl().double()
     return score, maps / xb.shape[1]

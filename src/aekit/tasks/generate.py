@@ -20,7 +20,6 @@ import torch
 from ..errors import AekitError, NotFittedError
 from ..fitted import component
 from ..model import Model
-from ..models.latents import GaussianLatent
 from ..samplers import GaussianMixtureSampler, PriorSampler
 
 log = logging.getLogger(__name__)
@@ -28,8 +27,11 @@ log = logging.getLogger(__name__)
 SAMPLERS = ("auto", "prior", "gmm")
 
 
-def is_vae(model: Model) -> bool:
-    return isinstance(model.module.latent, GaussianLatent)
+def has_prior(model: Model) -> bool:
+    """Whether the model's codes have a prior to sample (a VAE's N(0, I)); asks the latent, not its type."""
+    return model.module.latent.prior is not None
+
+
 
 
 def saved_sampler(model: Model) -> GaussianMixtureSampler | None:
@@ -58,8 +60,8 @@ def get_sampler(model: Model, kind: str = "auto") -> PriorSampler | GaussianMixt
     """``auto``: the prior for VAEs, the saved mixture for deterministic autoencoders."""
     if kind not in SAMPLERS:
         raise AekitError(f"expected a sampler in {', '.join(SAMPLERS)}; got {kind!r}")
-    if kind == "prior" or (kind == "auto" and is_vae(model)):
-        if not is_vae(model):
+    if kind == "prior" or (kind == "auto" and has_prior(model)):
+        if not has_prior(model):
             raise AekitError(f"the prior sampler needs a VAE; {model.config.preset!r} is deterministic, its codes "
                              "follow no known prior: use --sampler gmm")
         return PriorSampler(model.latent_dim)
@@ -68,9 +70,9 @@ def get_sampler(model: Model, kind: str = "auto") -> PriorSampler | GaussianMixt
         where = f" {model.path.parent if model.path and model.path.name == 'model' else model.path}" \
             if model.path else ""
         raise NotFittedError(
-            f"this {'VAE' if is_vae(model) else 'deterministic autoencoder'} has no fitted mixture sampler; "
+            f"this {'VAE' if has_prior(model) else 'deterministic autoencoder'} has no fitted mixture sampler; "
             f"fit one on its training codes with: aekit generate{where or ' RUN'} --fit-sampler"
-            + (" (or sample the prior with --sampler prior)" if is_vae(model) else "")
+            + (" (or sample the prior with --sampler prior)" if has_prior(model) else "")
         )
     return sampler
 
@@ -95,7 +97,7 @@ def generate(model: Model, n: int = 64, *, temperature: float = 1.0, sampler: st
 
 def fit_sampler_after_training(model: Model, splits: Any) -> None:
     """Called by the trainer before the final export: deterministic models get a mixture sampler."""
-    if is_vae(model) or len(splits.train) < 20:
+    if has_prior(model) or len(splits.train) < 20:
         return
     n_components = min(10, len(splits.train) // 2)
     sampler = fit_sampler(model, splits.train.images, n_components=n_components, seed=model.config.train.seed)

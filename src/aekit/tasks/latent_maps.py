@@ -19,14 +19,14 @@ import torch
 
 from ..errors import AekitError
 from ..model import Model
-from ..models.latents import GaussianLatent
 
 TSNE_POINTS = 1000
 TRAVERSAL_DIMS = 10
 
 
-def _is_vae(model: Model) -> bool:
-    return isinstance(model.module.latent, GaussianLatent)
+def _has_prior(model: Model) -> bool:
+    """Whether the codes have a prior (a VAE's N(0, I)) to lay grids and sweeps out in."""
+    return model.module.latent.prior is not None
 
 
 def manifold_codes(n: int, *, vae: bool, codes: np.ndarray | None = None, quantile: float = 0.05) -> np.ndarray:

@@ -30,8 +30,8 @@ from ..config import ObjectiveConfig
 from ..errors import AekitError
 from ..model import Model
 from ..models import AEOutput, Autoencoder
-from ..models.latents import GaussianLatent, standard_normal_log_prob
 from ..objectives.reconstruction import reconstruction_term, static_uniforms
+from ..registry import LIKELIHOODS
 
 ACTIVE_THRESHOLD = 0.01
 COLLAPSE_KL = 0.5  # nats per image: below this the code carries next to no information
@@ -45,7 +45,13 @@ class PosteriorCollapseWarning(UserWarning):
 
 
 def is_probabilistic(module: Autoencoder) -> bool:
-    return isinstance(module.latent, GaussianLatent)
+    """Whether the model's codes have a prior p(z), so that p(x) and the ELBO exist."""
+    return module.latent.prior is not None
+
+
+def decoder_distribution(model: Model) -> str | None:
+    """The decoder's likelihood p(x|z) (``"bernoulli"``, ``"gaussian"``), or ``None`` for a plain error."""
+    return LIKELIHOODS.get(model.config.objective.reconstruction).distribution
 
 
 def check_probabilistic(model: Model) -> None:
@@ -54,9 +60,10 @@ def check_probabilistic(model: Model) -> None:
             f"likelihoods need a VAE (model.latent=gaussian); {model.config.preset!r} has a deterministic "
             "latent, so it defines no p(x); train --preset vae or conv-vae"
         )
-    if model.config.objective.reconstruction == "mse":
+    if decoder_distribution(model) is None:
+        valid = [name for name, kind in LIKELIHOODS.items() if kind.distribution is not None]
         raise AekitError("likelihoods need a probabilistic decoder: expected objective.reconstruction "
-                         "bce or gaussian; got mse")
+                         f"{' or '.join(valid)}; got {model.config.objective.reconstruction}")
 
 
 def evaluation_target(model: Model, x_unit: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -121,6 +128,7 @@ def iw_log_likelihood(
     if k < 1:
         raise AekitError(f"expected k >= 1 importance samples; got {k}")
     module.eval()
+    prior = module.latent.prior
     n = x.shape[0]
     # Images per chunk and samples per image per chunk: many images share a chunk when K is
     # small, one image takes several chunks when K is large.
@@ -140,7 +148,7 @@ def iw_log_likelihood(
             z = q.sample(s, generator=generator)  # (s, b, k)
             target = xb.unsqueeze(0).expand(s, *xb.shape).reshape(s * b, *xb.shape[1:])
             log_px = _log_px_given_z(module, config, z.reshape(s * b, -1), target).view(s, b)
-            log_w.append((log_px + standard_normal_log_prob(z) - q.log_prob(z)).double())
+            log_w.append((log_px + prior.log_prob(z) - q.log_prob(z)).double())
         results.append((torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)).cpu())
         bar.update(b)
     bar.close()
@@ -216,7 +224,7 @@ def evaluate_likelihood(
         "latent_dim": int(stats["means"].shape[1]),
         "kl_per_dim": [round(float(v), 5) for v in stats["kl_per_dim"]],
         "binarized": config.binarize,
-        "likelihood": {"bce": "bernoulli", "gaussian": "gaussian"}[config.reconstruction],
+        "likelihood": decoder_distribution(model),
     }
     if k > 0:
         n_iw = x.shape[0] if limit is None else min(limit, x.shape[0])
@@ -249,6 +257,6 @@ def format_likelihood(result: dict[str, Any]) -> str:
 # --------------------------------------------------------------------- evaluation and report hooks
 def likelihood_evaluation(model: Model, test: Any, x_unit: torch.Tensor, result: dict[str, Any]) -> None:
     """``EXTRA_EVALUATIONS`` entry: adds ``result["likelihood"]`` for VAEs (K=100 on ≤1000 images)."""
-    if not is_probabilistic(model.module) or model.config.objective.reconstruction == "mse":
+    if not is_probabilistic(model.module) or decoder_distribution(model) is None:
         return
     result["likelihood"] = evaluate_likelihood(model, x_unit, k=REPORT_K, limit=REPORT_LIMIT, warn=True)

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from ..models.latents import GaussianLatent
+from ..objectives.regularisers import regulariser_weights
+from ..registry import REGULARISERS
 
 CONV_LAYERS = (nn.Conv2d, nn.ConvTranspose2d)
 
@@ -64,9 +65,10 @@ def resolve(config: TrainConfig, model: nn.Module, device: torch.device, objecti
         reasons.append("conv model on CPU" if conv_on_cpu else "no conv layers on CPU" if on_cpu else device.type)
     if config.precision == "auto":
         terms = getattr(objective, "config", None)
-        untested = [f"the {name} term" for name in ("contractive", "rate") if getattr(terms, name, 0.0)]
-        if isinstance(getattr(model, "latent", None), GaussianLatent):
-            untested.append("a VAE")
+        untested = [f"the {name} term" for name in (regulariser_weights(terms) if terms is not None else ())
+                    if REGULARISERS.get(name).needs_fp32]
+        if getattr(getattr(model, "latent", None), "prior", None) is not None:
+            untested.append("a VAE")  # the KL and the reparameterised sample are untested under bf16
         native = conv_on_cpu and cpu_has_native_bf16()
         precision = "bf16" if native and not untested else "fp32"
         if conv_on_cpu:

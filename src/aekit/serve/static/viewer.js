@@ -4,9 +4,10 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const NOISE_TYPES = ["gaussian", "salt_pepper", "masking", "blocks"];
-const NOISE_KEYS = { g: "gaussian", s: "salt_pepper", m: "masking", b: "blocks", 1: "gaussian", 2: "salt_pepper",
-                     3: "masking", 4: "blocks" };
+// The corruptions the viewer offers come from the server's registry (GET /models, "corruptions"):
+// those with a key, in the server's order; digits 1, 2, ... pick them too.
+let NOISES = {};        // name -> entry of GET /models "corruptions"
+let NOISE_KEYS = {};    // key -> name
 const MAX_SLIDERS = 32;
 
 const state = {
@@ -15,7 +16,7 @@ const state = {
   test: [], labels: [], index: 0,
   image: null,          // current clean input, nested [H][W][C] uint8
   source: "",
-  noise: "gaussian", level: 0, seed: 1,
+  noise: null, level: 0, seed: 1,  // noise: a corruption name, set from GET /models
   b: null,              // the interpolation end B
   frames: [],           // decoded interpolation frames
   view: 0,              // bumps on every change, so late answers to old requests are dropped
@@ -102,13 +103,47 @@ function fromCanvas(canvas) {            // any canvas -> nested [H][W][C] at th
 // ------------------------------------------------------------------ the main view
 function noiseSpec() {
   const k = state.level;
-  const h = state.shape[1];
-  switch (state.noise) {
-    case "gaussian": return `gaussian:${Math.min(0.1 * k, 2).toFixed(2)}`;
-    case "salt_pepper": return `salt_pepper:${Math.min(0.06 * k, 1).toFixed(2)}`;
-    case "masking": return `masking:${Math.min(0.1 * k, 1).toFixed(2)}`;
-    default: return `blocks:${Math.max(2, Math.round(h / 4))}:${k}`;
+  const entry = NOISES[state.noise];
+  return entry.viewer_spec
+    .replaceAll("{name}", entry.name)
+    .replaceAll("{strength}", Math.min(entry.strength * k, entry.max_strength).toFixed(2))
+    .replaceAll("{level}", String(k))
+    .replaceAll("{size}", String(Math.max(2, Math.round(state.shape[1] / 4))));
+}
+
+function buildNoiseControls(corruptions) {
+  const offered = corruptions.filter((c) => c.key);
+  NOISES = {}; NOISE_KEYS = {};
+  const box = $("noise-types");
+  box.innerHTML = "";
+  offered.forEach((c, i) => {
+    NOISES[c.name] = c;
+    NOISE_KEYS[c.key] = c.name;
+    if (i < 9) NOISE_KEYS[String(i + 1)] = c.name;
+    const label = document.createElement("label");
+    const radio = document.createElement("input");
+    Object.assign(radio, { type: "radio", name: "noise", value: c.name, checked: i === 0 });
+    radio.addEventListener("change", () => setNoise(c.name));
+    const at = c.label.indexOf(c.key);
+    const text = document.createElement("span");
+    if (at >= 0) {
+      const u = document.createElement("u");
+      u.textContent = c.label.slice(at, at + c.key.length);
+      text.append(c.label.slice(0, at), u, c.label.slice(at + c.key.length));
+    } else {
+      text.textContent = `${c.label} (${c.key})`;
+    }
+    label.title = c.usage;
+    label.append(radio, " ", text);
+    box.append(label);
+  });
+  $("noise-keys").innerHTML = "";
+  for (const c of offered) {
+    const kbd = document.createElement("kbd");
+    kbd.textContent = c.key;
+    $("noise-keys").append(kbd, " ");
   }
+  if (offered.length) state.noise = offered[0].name;
 }
 
 function fmt(value, digits, unit = "") {
@@ -118,7 +153,7 @@ function fmt(value, digits, unit = "") {
 async function refresh() {
   if (!state.image) return;
   const view = ++state.view;
-  $("noise-name").textContent = state.noise.replace("_", " & ");
+  $("noise-name").textContent = NOISES[state.noise] ? NOISES[state.noise].label : state.noise;
   $("noise-level").textContent = state.level;
   $("source").textContent = state.source;
   draw($("input"), state.image);
@@ -345,7 +380,6 @@ async function main() {
       await setImage(g.images[0], "a sample from the prior");
     } catch (err) { showError(err); }
   });
-  document.querySelectorAll("input[name=noise]").forEach((r) => r.addEventListener("change", () => setNoise(r.value)));
   document.addEventListener("keydown", (e) => {
     const key = e.key;
     const t = e.target;
@@ -357,10 +391,11 @@ async function main() {
     else if (key === "ArrowRight") { e.preventDefault(); showTest(state.index + 1); }
     else if (key === "ArrowLeft") { e.preventDefault(); showTest(state.index - 1); }
     else if (key === "r") reset();
-    else if (NOISE_KEYS[key]) setNoise(NOISE_KEYS[key]);
+    else if (Object.hasOwn(NOISE_KEYS, key)) setNoise(NOISE_KEYS[key]);
   });
   try {
     const info = await api("models");
+    buildNoiseControls(info.corruptions);
     const select = $("model");
     for (const m of info.models) select.add(new Option(m.name, m.name));
     $("model-picker").hidden = info.models.length < 2;
