@@ -45,7 +45,7 @@ def batch(kind: str, n: int = 16) -> torch.Tensor:
 
 
 CASES = [(name, kind) for name, spec in sorted(PRESETS.items())
-         for kind in ARCHITECTURES[spec.model["architecture"]].kinds]
+         for kind in ARCHITECTURES.get(spec.model["architecture"]).kinds]
 
 
 @pytest.fixture(params=CASES, ids=[f"{p}-{k}" for p, k in CASES])
@@ -141,7 +141,8 @@ def test_bad_input_is_rejected(case):
 
 
 def test_image_only_architectures_refuse_vectors():
-    conv = [name for name, spec in PRESETS.items() if "vector" not in ARCHITECTURES[spec.model["architecture"]].kinds]
+    conv = [name for name, spec in PRESETS.items()
+            if "vector" not in ARCHITECTURES.get(spec.model["architecture"]).kinds]
     assert conv  # conv presets exist and take images only
     run = build_run_config(conv[0], kind="vector", model={"bottleneck": "dense"})
     with pytest.raises(AekitError, match="takes image data; this data is vector"):

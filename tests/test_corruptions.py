@@ -111,9 +111,9 @@ def test_composition_applies_in_order():
 
 
 def test_normalised_model_space_is_corrupted_in_intensity_units():
-    class Prep:
-        mean, std = (0.25,), (0.5,)
-    low, high = model_space_range(Prep())
+    from aekit.data.preprocess import Preprocessing
+
+    low, high = model_space_range(Preprocessing((1, 10, 10), mean=(0.25,), std=(0.5,)))
     u = torch.rand(8, 1, 10, 10)
     x = (u - 0.25) / 0.5
     ours = parse_corruptions("salt_pepper:0.5", (low, high))(x, gen(4))
@@ -176,3 +176,31 @@ def test_objective_feeds_the_corrupted_input_and_scores_against_the_clean_one():
     assert 0.3 < float(zeroed.float().mean()) < 0.7
     # the model returned its (corrupted) input: the error is 0.25 on every zeroed pixel, against the clean x
     assert float(terms["recon"]) == pytest.approx(0.25 * float(zeroed.float().mean()), rel=1e-6)
+
+
+def test_vectors_take_the_unbounded_corruptions_unclipped():
+    """Standardised features have no fixed range: noise is added in model space and never clipped."""
+    from aekit.objectives.corruptions import parse_corruptions
+
+    x = torch.full((64, 10), 5.0)  # far outside [0, 1]
+    unbounded = (float("-inf"), float("inf"))
+    noisy = parse_corruptions(["gaussian:0.5"], unbounded)(x, torch.Generator().manual_seed(0))
+    assert noisy.max() > 5.5 and noisy.min() < 4.5  # not clipped to [0, 1]
+    assert 0.4 < float((noisy - x).std()) < 0.6
+    masked = parse_corruptions("masking:0.5", unbounded)(x, torch.Generator().manual_seed(0))
+    assert 0.4 < float((masked == 0).float().mean()) < 0.6 and set(masked.unique().tolist()) == {0.0, 5.0}
+    for images_only in ("salt_pepper:0.2", "blocks:3"):
+        with pytest.raises(AekitError, match="images only.*gaussian"):
+            parse_corruptions(images_only, unbounded)
+
+
+def test_a_normalised_rgb_range_is_bounded():
+    from aekit.data.preprocess import Preprocessing
+    from aekit.objectives.corruptions import parse_corruptions
+
+    prep = Preprocessing((3, 4, 4), "RGB", mean=(0.5, 0.4, 0.3), std=(0.2, 0.2, 0.2))
+    chain = parse_corruptions("salt_pepper:0.5", prep.model_range())
+    assert not chain.unbounded
+    out = chain(torch.zeros(2, 3, 4, 4), torch.Generator().manual_seed(0))
+    low, high = prep.model_range()
+    assert bool((out >= low - 1e-6).all()) and bool((out <= high + 1e-6).all())

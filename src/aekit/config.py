@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AekitError
-from .registry import CORRUPTIONS, LATENTS, LIKELIHOODS, REGULARISERS
+from .registry import ARCHITECTURES, CORRUPTIONS, LATENTS, LIKELIHOODS, REGULARISERS
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "celu", "gelu", "tanh", "sigmoid", "none")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
-ARCHITECTURES = ("mlp", "conv")
 BOTTLENECKS = ("dense", "spatial")
 INITS = ("default", "glorot")
 CONTRACTIVE_METHODS = ("auto", "closed_form", "exact", "hutchinson")
@@ -207,7 +206,7 @@ class ModelConfig(_ConfigMixin):
     def __post_init__(self) -> None:
         owner = "model"
         _check_choice(owner, "init", self.init, INITS)
-        _check_choice(owner, "architecture", self.architecture, ARCHITECTURES)
+        _check_choice(owner, "architecture", self.architecture, ARCHITECTURES.names())
         _check_choice(owner, "activation", self.activation, ACTIVATIONS)
         _check_choice(owner, "code_activation", self.code_activation, ACTIVATIONS)
         _check_choice(owner, "output_activation", self.output_activation, OUTPUT_ACTIVATIONS)

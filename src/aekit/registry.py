@@ -9,7 +9,7 @@ plain dicts)::
     LIKELIHOODS    objectives/reconstruction.py register_likelihood("bce", ...)
     LATENTS        models/latents.py            register_latent("gaussian")
     SOURCES        data/sources.py              register_source("folder", ...)
-    ARCHITECTURES  (not used yet)
+    ARCHITECTURES  models/architectures.py     register_architecture("mlp", kinds=("image", "vector"), ...)
 
 Importing ``aekit`` imports those modules, so the tables are full by the time a config is
 validated, ``--help`` is printed or ``GET /models`` answers: all three list what is registered,
@@ -105,6 +105,6 @@ REGULARISERS: Registry = Registry("regulariser")
 LIKELIHOODS: Registry = Registry("reconstruction likelihood")
 LATENTS: Registry = Registry("latent")
 SOURCES: Registry = Registry("data source")
-ARCHITECTURES: Registry = Registry("architecture")  # reserved: models/autoencoder.py builds architectures itself
+ARCHITECTURES: Registry = Registry("architecture")
 
 __all__ = ["ARCHITECTURES", "CORRUPTIONS", "LATENTS", "LIKELIHOODS", "REGULARISERS", "SOURCES", "Registry"]

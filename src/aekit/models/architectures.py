@@ -1,8 +1,9 @@
 """Architectures: how an encoder and a decoder are built for a kind of data.
 
-Each entry builds ``(encoder, decoder)`` from a :class:`~aekit.config.ModelConfig` and the
-latent's input width, and says which kinds of sample it takes (``image`` ``(C, H, W)``,
-``vector`` ``(D,)``). A new architecture is one registered function.
+Each entry of :data:`aekit.registry.ARCHITECTURES` builds ``(encoder, decoder)`` from a
+:class:`~aekit.config.ModelConfig` and the latent's input width, and says which kinds of sample
+it takes (``image`` ``(C, H, W)``, ``vector`` ``(D,)``). A new architecture is one function
+registered with :func:`register_architecture`; config validation reads the registry.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import AekitError
+from ..registry import ARCHITECTURES
 from .blocks import auto_hidden_sizes, conv_decoder, conv_encoder, mlp_decoder, mlp_encoder
 
 KIND_OF_RANK = {1: "vector", 3: "image"}
@@ -30,14 +32,11 @@ class Architecture:
     description: str
 
 
-ARCHITECTURES: dict[str, Architecture] = {}
-
-
 def register_architecture(name: str, *, kinds: tuple[str, ...], description: str) -> Callable[[Builder], Builder]:
+    """Decorator: register ``build(config, latent_features) -> (encoder, decoder)`` as ``name``,
+    taking the ``kinds`` of data listed (``image``, ``vector``)."""
     def add(build: Builder) -> Builder:
-        if name in ARCHITECTURES:
-            raise AekitError(f"an architecture named {name!r} is already registered")
-        ARCHITECTURES[name] = Architecture(name, kinds, build, description)
+        ARCHITECTURES.register(name, Architecture(name, kinds, build, description))
         return build
     return add
 
@@ -55,14 +54,10 @@ def sample_kind(config: ModelConfig) -> str:
 
 def architecture_for(config: ModelConfig) -> Architecture:
     """The config's architecture, checked against the kind of data it is asked to take."""
-    try:
-        arch = ARCHITECTURES[config.architecture]
-    except KeyError:
-        raise AekitError(f"model.architecture: expected one of {', '.join(sorted(ARCHITECTURES))}; "
-                         f"got {config.architecture!r}") from None
+    arch = ARCHITECTURES.get(config.architecture)
     kind = sample_kind(config)
     if kind not in arch.kinds:
-        takes = [n for n, a in sorted(ARCHITECTURES.items()) if kind in a.kinds]
+        takes = [n for n, a in ARCHITECTURES.items() if kind in a.kinds]
         raise AekitError(
             f"model.architecture={config.architecture} takes {' or '.join(arch.kinds)} data; this data is "
             f"{kind} {SHAPES[kind]} = {tuple(config.input_shape)}; use an architecture that takes {kind} data "

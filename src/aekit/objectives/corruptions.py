@@ -36,6 +36,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +133,8 @@ class CorruptionKind:
         viewer_spec: the spec the viewer sends after ``level`` presses, with ``{strength}``
             (``min(strength * level, max_strength)``, 2 decimals), ``{level}`` (the presses) and
             ``{size}`` (a quarter of the image height, at least 2 pixels) filled in.
+        unbounded: the same corruption on data with no fixed range (standardised features of
+            vectors), applied in model space without clipping; ``None``: images only.
     """
 
     name: str
@@ -143,12 +146,14 @@ class CorruptionKind:
     strength: float = 0.1
     max_strength: float = 1.0
     viewer_spec: str = "{name}:{strength}"
+    unbounded: Apply | None = None
 
 
 def register_corruption(name: str, *, usage: str | None = None, level: Bounds | None = None,
                         extra: Bounds | bool | None = None, parse: Parse | None = None, key: str | None = None,
                         label: str | None = None, strength: float = 0.1, max_strength: float = 1.0,
-                        viewer_spec: str = "{name}:{strength}") -> Callable[[Apply], Apply]:
+                        viewer_spec: str = "{name}:{strength}",
+                        unbounded: Apply | None = None) -> Callable[[Apply], Apply]:
     """Register ``apply(u, c, generator)`` as the corruption ``name``; the function is returned unchanged.
 
     By default a spec is ``name:LEVEL`` (``name:LEVEL[:EXTRA]`` with ``extra``), both numbers,
@@ -168,7 +173,7 @@ def register_corruption(name: str, *, usage: str | None = None, level: Bounds | 
         parser = parse or (lambda spec, params: _parse_level(spec, params, name, level, extra))
         form = usage or (f"{name}:LEVEL" + ("[:EXTRA]" if extra else ""))
         CORRUPTIONS.register(name, CorruptionKind(name, apply, form, parser, key, label or name.replace("_", " "),
-                                                  strength, max_strength, viewer_spec))
+                                                  strength, max_strength, viewer_spec, unbounded))
         return apply
     return add
 
@@ -236,8 +241,22 @@ def _pixel_mask(x: torch.Tensor, share: float, generator: torch.Generator | None
 SHARE = Bounds("a share of pixels", 0, 1)
 
 
+def _gaussian_unbounded(x: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    """Add N(0, SIGMA²) in model space: SIGMA standard deviations of each standardised feature."""
+    return x + c.level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
+def _masking_unbounded(x: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    """Set a share FRACTION of the values to 0: each masked feature to its training mean."""
+    return x.masked_fill(_uniform(x.shape, x, generator) < c.level, 0.0)
+
+
+def _speckle_unbounded(x: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
+    return x + x * c.level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+
+
 @register_corruption("gaussian", usage="gaussian:SIGMA", level=Bounds("a noise level SIGMA", 0), key="g",
-                     strength=0.1, max_strength=2.0)
+                     strength=0.1, max_strength=2.0, unbounded=_gaussian_unbounded)
 def additive_gaussian(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
     """Add N(0, SIGMA²) to every value."""
     noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
@@ -254,7 +273,8 @@ def salt_and_pepper(u: torch.Tensor, c: Corruption, generator: torch.Generator |
     return torch.where(hit & ~salt, torch.zeros_like(u), out)
 
 
-@register_corruption("masking", usage="masking:FRACTION", level=SHARE, key="m", strength=0.1)
+@register_corruption("masking", usage="masking:FRACTION", level=SHARE, key="m", strength=0.1,
+                     unbounded=_masking_unbounded)
 def masking(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
     """Set a share FRACTION of pixels to 0 (Vincent et al. 2008)."""
     return u.masked_fill(_pixel_mask(u, c.level, generator), 0.0)
@@ -282,7 +302,8 @@ def blocks(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) ->
     return u.masked_fill(c.block_mask(u.shape, generator, u.device), 0.0)
 
 
-@register_corruption("speckle", usage="speckle:SIGMA", level=Bounds("a noise level SIGMA", 0))
+@register_corruption("speckle", usage="speckle:SIGMA", level=Bounds("a noise level SIGMA", 0),
+                     unbounded=_speckle_unbounded)
 def speckle(u: torch.Tensor, c: Corruption, generator: torch.Generator | None) -> torch.Tensor:
     """Multiplicative noise: x + x * N(0, SIGMA²)."""
     noise = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
@@ -296,12 +317,21 @@ class CorruptionChain:
         corruptions: what to apply, in order.
         data_range: ``(low, high)`` of model space: ``(0, 1)`` for plain intensities, or the
             per-channel images of 0 and 1 under the recorded normalisation (see
-            :func:`model_space_range`). Noise levels are relative to this range.
+            :func:`model_space_range`), or ``(-inf, inf)`` for data with no fixed range (standardised
+            vectors), which is corrupted in model space itself. Noise levels are relative to the range.
     """
 
     def __init__(self, corruptions: Sequence[Corruption], data_range: Range = (0.0, 1.0)):
         self.corruptions = tuple(corruptions)
         self.data_range = data_range
+        # Data with no fixed range (standardised vectors): corrupt model space itself, unclipped.
+        self.unbounded = all(isinstance(v, float) for v in data_range) and data_range == (-math.inf, math.inf)
+        if self.unbounded:
+            images_only = [c.spec for c in self.corruptions if CORRUPTIONS.get(c.name).unbounded is None]
+            if images_only:
+                takes = [k.name for k in CORRUPTIONS.values() if k.unbounded is not None]
+                raise AekitError(f"corruption {', '.join(images_only)} works on images only (intensities in [0, 1]); "
+                                 f"for data with no fixed range such as table features use {', '.join(takes)}")
 
     @property
     def specs(self) -> tuple[str, ...]:
@@ -314,6 +344,11 @@ class CorruptionChain:
         """Corrupt a (B, C, H, W) model-space batch; returns a new tensor (``x`` is untouched)."""
         if not self.corruptions:
             return x
+        if self.unbounded:
+            out = x.detach()
+            for corruption in self.corruptions:
+                out = CORRUPTIONS.get(corruption.name).unbounded(out, corruption, generator)
+            return out
         low, high = self.data_range
         plain = isinstance(low, float | int) and isinstance(high, float | int) and (low, high) == (0, 1)
         u = x.detach() if plain else (x.detach() - low) / (high - low)
@@ -333,13 +368,9 @@ def parse_corruptions(specs: str | Sequence[str], data_range: Range = (0.0, 1.0)
 
 
 def model_space_range(preprocessing: Any, device: torch.device | str | None = None) -> Range:
-    """Where intensities 0 and 1 land in model space under a :class:`Preprocessing`."""
-    if getattr(preprocessing, "mean", None) is None:
-        return (0.0, 1.0)
-    shape = (1, len(preprocessing.mean), 1, 1)
-    mean = torch.tensor(preprocessing.mean, device=device).view(shape)
-    std = torch.tensor(preprocessing.std, device=device).view(shape)
-    return (-mean / std, (1.0 - mean) / std)
+    """Where corruptions clip in model space: the preprocessing's own ``model_range`` (for images,
+    where intensities 0 and 1 land; for standardised vectors, nowhere)."""
+    return preprocessing.model_range(device)
 
 
 def corrupt_images(images: Any, specs: str | Sequence[str], *, seed: int | None = 0,
