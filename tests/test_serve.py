@@ -334,3 +334,12 @@ def test_score_compress_and_decompress_serve_the_fitted_state_saved_with_a_model
         np.testing.assert_array_equal(np.asarray(r.json()["images"], np.uint8), Codec(model).decompress(file))
         r = c.post("/decompress", content=file[:10], headers={"content-type": "application/octet-stream"})
         assert 400 <= r.status_code < 500
+
+
+def test_a_vector_model_is_refused_with_a_clear_error():
+    import aekit
+
+    rows = np.random.default_rng(0).normal(size=(64, 5))
+    model = aekit.fit(rows, preset="dense", epochs=1, latent_dim=2)
+    with pytest.raises(aekit.AekitError, match="rows of 5 features.*image models only"):
+        create_app({"table": model})

@@ -437,9 +437,8 @@ class DataConfig(_ConfigMixin):
     """Where the training data comes from and how it is split.
 
     Args:
-        dataset: a built-in name (``digits``, ``mnist``, ``fashion-mnist``, ``kmnist``,
-            ``cifar10``, ``cifar10-subset``), ``default`` (MNIST when found locally, else digits),
-            or a path to an image folder or a ``.npy``/``.npz`` file.
+        dataset: a built-in name (:func:`aekit.data.dataset_names`), ``default`` (MNIST when found
+            locally, else digits), or a path to an image folder or a ``.npy``/``.npz`` file.
         data_dir: folder holding the dataset files (default: ``$AEKIT_DATA``).
         val_fraction: share of the training split held out for validation.
         test_fraction: share held out for testing when the source has no test split.

@@ -52,6 +52,7 @@ _FLAGS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..data import dataset_names
     from ..presets import PRESETS
 
     width = max(map(len, PRESETS)) + 2
@@ -69,8 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--preset", default="deep", help="model variant (default: deep)")
     p.add_argument("--dataset", default=None,
-                   help="digits, mnist, fashion-mnist, kmnist, cifar10, cifar10-subset, an image folder or "
-                        ".npy/.npz (default: mnist if found locally, else digits)")
+                   help=f"{', '.join(dataset_names())}, an image folder or .npy/.npz "
+                        "(default: mnist if found locally, else digits)")
     add_data_dir(p)
     p.add_argument("--out", "-o", metavar="RUN", help="run folder (default: runs/<preset>-<dataset>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")

@@ -81,6 +81,10 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
         raise AekitError("expected at least one model to serve; got none")
     served: dict[str, Served] = {}
     for name, model in models.items():
+        if model.preprocessing.kind != "image":
+            # The endpoints speak images (PNG bodies, pixel arrays, boxes); refuse before serving 500s.
+            raise AekitError(f"model {name!r} takes {model.preprocessing.describe_input()}; the HTTP server serves "
+                             "image models only for now (use the Python API: model.encode / model.reconstruct)")
         model.module.eval()
         images, labels, note = load_test_images(model, test_images, data_dir)
         served[name] = Served(name, model, images, labels, note, latent_range(model, images))
