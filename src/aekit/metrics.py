@@ -116,11 +116,16 @@ def bce_per_sample(x: Tensor, x_hat: Tensor, eps: float = 1e-7) -> Tensor:
         Tensor of shape (N,), in nats per pixel.
     """
     _check_pair(x, x_hat, "bce_per_sample")
+    return bce_map(x, x_hat, eps).flatten(1).mean(dim=1)
+
+
+def bce_map(x: Tensor, x_hat: Tensor, eps: float = 1e-7) -> Tensor:
+    """Binary cross-entropy of every value (nats), ``x_hat`` clamped as in :func:`bce_per_sample`;
+    same shape as ``x`` (per-pixel anomaly maps average it over channels)."""
     if not 0.0 < eps < 0.5:
         raise AekitError(f"bce_per_sample: expected 0 < eps < 0.5, got {eps}")
     p = x_hat.clamp(eps, 1.0 - eps)
-    bce = -(x * torch.log(p) + (1.0 - x) * torch.log1p(-p))
-    return bce.flatten(1).mean(dim=1)
+    return -(x * torch.log(p) + (1.0 - x) * torch.log1p(-p))
 
 
 def psnr_from_mse(mse: float | Tensor, data_range: float = 1.0) -> float | Tensor:

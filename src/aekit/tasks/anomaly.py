@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ..errors import AekitError, NotFittedError
 from ..fitted import component
-from ..metrics import ssim, ssim_map
+from ..metrics import bce_map, ssim, ssim_map
 from ..model import Model, load_model
 from ..models import AEOutput
 from ..registry import LIKELIHOODS
@@ -94,8 +94,7 @@ def pixel_errors(model: Model, images: Any, score: str = "mse", *, batch_size: i
                 m = (x_unit - x_hat).pow(2).mean(1)
                 s = m.flatten(1).mean(1)
             elif score == "bce":
-                y = x_hat.clamp(EPS, 1 - EPS)
-                m = -(x_unit * y.log() + (1 - x_unit) * (1 - y).log()).mean(1)
+                m = bce_map(x_unit, x_hat, EPS).mean(1)
                 s = m.flatten(1).mean(1)
             else:
                 m = (1 - ssim_map(x_unit, x_hat)).mean(1)
