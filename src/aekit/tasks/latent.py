@@ -8,9 +8,9 @@
 - **mean absolute activation** ``mean |z|`` over images and units, the number the classic
   sparse-autoencoder comparison reports (an L1 penalty drives it down).
 
-``latent_diagnostics`` is registered in :data:`aekit.tasks.evaluate.EXTRA_EVALUATIONS` (adds
-``result["latent"]`` to ``eval.json``) and ``latent_section`` in
-:data:`aekit.tasks.report.EXTRA_SECTIONS` (plots and a table in ``report.html``).
+``latent_diagnostics`` is listed in :data:`aekit.tasks.evaluate.EXTRA_EVALUATIONS` (adds
+``result["latent"]`` to ``eval.json``); the report's plots and table of it are
+:func:`aekit.runs.sections.latent_section`.
 """
 
 from __future__ import annotations

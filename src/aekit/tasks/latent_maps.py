@@ -1,4 +1,5 @@
-"""Pictures of the latent space: the decoded manifold, maps of test codes, traversals.
+"""The latent space laid out: codes of the decoded manifold, 2-D projections of test codes,
+traversal ranges (the pictures themselves are :mod:`aekit.runs.pictures`).
 
 - **Manifold** (2-D codes only): decode a regular grid of codes. For a VAE the grid is laid
   out in prior quantiles, ``z = Φ⁻¹(p)`` for evenly spaced p (the figure of Kingma & Welling
