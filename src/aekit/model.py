@@ -54,6 +54,8 @@ class Model:
             :class:`~aekit.thresholds.AnomalyThreshold`, ``"codec"`` the
             :class:`~aekit.codetables.CodeTables`; filled in by tasks.
         path: the folder it was loaded from, if any.
+        history: one record per epoch of the training that made it, when :func:`aekit.fit` did
+            (``aekit.train`` keeps them in ``RUN/metrics.jsonl``); empty after loading.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class Model:
         check_components(self.fitted)
         self.path = Path(path) if path is not None else None
         self.data_info = dict(data_info or {})
+        self.history: list[dict[str, Any]] = []
 
     # ----------------------------------------------------------------- properties
     @property
