@@ -343,3 +343,27 @@ def test_a_vector_model_is_refused_with_a_clear_error():
     model = aekit.fit(rows, preset="dense", epochs=1, latent_dim=2)
     with pytest.raises(aekit.AekitError, match="rows of 5 features.*image models only"):
         create_app({"table": model})
+
+
+def test_score_and_compress_preprocess_their_images_once(monkeypatch):
+    from aekit.codec import fit_codec
+    from aekit.tasks.anomaly import AnomalyDetector
+
+    model = tiny_model("deep")
+    normal = pixels(40, seed=1)
+    AnomalyDetector(model, contamination=0.1).fit(normal)
+    fit_codec(model, normal, steps=(1.0,))
+    seen = []
+    to_model = Preprocessing.to_model
+
+    def spy(self, images, device=None):
+        seen.append(np.shape(images))
+        return to_model(self, images, device)
+
+    monkeypatch.setattr(Preprocessing, "to_model", spy)
+    with TestClient(create_app(model, test_images=0)) as c:
+        for path, options in (("/score", {}), ("/score", {"score": "ssim"}), ("/compress", {})):
+            seen.clear()
+            r = c.post(path, json={"images": pixels(2).tolist(), **options})
+            assert r.status_code == 200, r.text
+            assert seen == [(2, 8, 8, 1)], path

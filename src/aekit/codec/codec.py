@@ -97,7 +97,11 @@ class Codec:
     # ------------------------------------------------------------------ bytes
     def compress(self, images: Any) -> bytes:
         """One image or a batch (N, H, W, C) -> the bytes of one ``.aek`` file (an archive for N > 1)."""
-        symbols = self.symbols(images)
+        return self.compress_codes(np.asarray(self.model.encode(images), dtype=np.float32))
+
+    def compress_codes(self, codes: Any) -> bytes:
+        """The model's codes (N, k) of the images -> the bytes of one ``.aek`` file."""
+        symbols = self.prior.symbols_of(np.asarray(codes, dtype=np.float32).reshape(-1, self.model.latent_dim))
         header = Header(self.model_id, tuple(self.model.input_shape), self.step, len(symbols))
         return pack(header, symbols, self.prior.pmf)
 

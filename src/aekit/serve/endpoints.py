@@ -32,7 +32,7 @@ from ..errors import NotFittedError
 from ..metrics import mse_per_sample, psnr_from_mse
 from ..model import Model
 from ..objectives.corruptions import parse_corruptions
-from ..tasks.anomaly import SCORES, AnomalyDetector, pixel_errors, resolve_score
+from ..tasks.anomaly import SCORES, AnomalyDetector, model_space_errors, resolve_score
 from ..tasks.evaluate import reconstruct_unit
 from ..tasks.generate import SAMPLERS, generate, has_prior
 from ..tasks.inpaint import box_mask, inpaint_unit, mask_tensor
@@ -197,18 +197,18 @@ def _interpolate(call: Call) -> dict[str, Any]:
 
 
 def _score(call: Call) -> dict[str, Any]:
-    unit_batch(call)  # validates shape, values and batch size
+    x_model, _ = model_batch(call)  # validates shape, values and batch size: the request's one pass
     try:
         detector = AnomalyDetector.from_model(call.model)
     except NotFittedError:
         detector = None  # no threshold saved: scores only
     kind = call.options["score"]
     if detector is not None and kind in ("auto", detector.score_):
-        scores = detector.score_samples(call.images)
+        scores = detector.model_space_scores(x_model)
         labels = (scores > detector.threshold_).astype(int)
         return {"scores": scores.tolist(), "score": detector.score_, "threshold": detector.threshold_,
                 "anomaly": labels.tolist()}
-    scores, _ = pixel_errors(call.model, call.images, kind)
+    scores, _ = model_space_errors(call.model, x_model, kind)
     return {"scores": scores.tolist(), "score": resolve_score(call.model, kind), "threshold": None, "anomaly": None}
 
 
@@ -219,8 +219,8 @@ def _codec(model: Model, step: float) -> Codec:
 
 
 def _compress(call: Call) -> dict[str, Any]:
-    unit_batch(call)
-    return {"file": _codec(call.model, call.options["step"]).compress(call.images)}
+    x_model, _ = model_batch(call)
+    return {"file": _codec(call.model, call.options["step"]).compress_codes(encode_batch(call, x_model).numpy())}
 
 
 def _decompress(call: Call) -> dict[str, Any]:

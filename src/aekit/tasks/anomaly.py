@@ -76,8 +76,17 @@ def pixel_errors(model: Model, images: Any, score: str = "mse", *, batch_size: i
     Maps are averaged over channels; for ``mse`` and ``bce`` the score is the mean of the map,
     for ``elbo`` the map is the decoder's −log p(x|z) per pixel (the score adds the KL term).
     """
-    score = resolve_score(model, score)
     x_all, _ = model.preprocessing.to_model(images, device=model.device)
+    return model_space_errors(model, x_all, score, batch_size=batch_size, elbo_samples=elbo_samples, seed=seed,
+                              progress=progress)
+
+
+@torch.inference_mode()
+def model_space_errors(model: Model, x_all: torch.Tensor, score: str = "mse", *, batch_size: int = 512,
+                       elbo_samples: int = 4, seed: int = 0, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`pixel_errors` of a batch already in model space (``preprocessing.to_model``'s output)."""
+    score = resolve_score(model, score)
+    x_all = x_all.to(model.device)
     prep, module = model.preprocessing, model.module
     module.eval()
     generator = torch.Generator(device=model.device).manual_seed(seed)
@@ -226,7 +235,15 @@ class AnomalyDetector:
                                  "(or AnomalyDetector.load(path) for a saved one)")
 
     def _scores(self, X: Any) -> np.ndarray:
-        scores, _ = pixel_errors(self.model_, X, self.score_, elbo_samples=self.elbo_samples, seed=self.seed)
+        x_model, _ = self.model_.preprocessing.to_model(X, device=self.model_.device)
+        return self.model_space_scores(x_model)
+
+    def model_space_scores(self, x_model: torch.Tensor) -> np.ndarray:
+        """:meth:`score_samples` of a batch already in model space (the server's checked batch)."""
+        if not hasattr(self, "score_"):  # fit sets model_ and score_ before it scores its held-out data
+            self._check_fitted()
+        scores, _ = model_space_errors(self.model_, x_model, self.score_, elbo_samples=self.elbo_samples,
+                                       seed=self.seed)
         return scores
 
     # ------------------------------------------------------------------ inference
