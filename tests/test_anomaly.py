@@ -174,3 +174,39 @@ def test_cli_detect_fit_and_errors(digits, tmp_path, capsys):
     np.save(tmp_path / "big.npy", np.zeros((3, 10, 10), np.uint8))
     code = main(["detect", str(tmp_path / "m"), str(tmp_path / "big.npy"), "-o", str(out)])
     assert code == 2 and "8x8" in capsys.readouterr().err
+
+
+def test_rows_of_a_table_like_a_pyod_detector():
+    """AnomalyDetector on (N, D) features: an MLP trained by default, scores from standardised errors,
+    per-feature maps that point at the column that made a row anomalous."""
+    from aekit.tasks.anomaly import AnomalyDetector, roc_curve_auc
+
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(2, 6))
+    normal = rng.normal(size=(800, 2)) @ mixing * [1, 10, 100, 1, 10, 100] + 50  # correlated, mixed units
+    test = rng.normal(size=(200, 2)) @ mixing * [1, 10, 100, 1, 10, 100] + 50
+    labels = np.zeros(200, int)
+    labels[:20] = 1
+    test[:20, 4] += 60  # breaks the correlation in column 4 only (6 of its standard deviations or so)
+    det = AnomalyDetector(latent_dim=2, epochs=60, batch_size=64, contamination=0.05).fit(normal)
+    assert det.model_.config.preset == "deep" and det.model_.input_shape == (6,)
+    scores = det.score_samples(test)
+    assert scores.shape == (200,)
+    assert roc_curve_auc(scores, labels)[2] > 0.95
+    maps = det.pixel_maps(test[:20])
+    assert maps.shape == (20, 6) and (maps.argmax(1) == 4).mean() > 0.8
+    assert det.predict(test).sum() >= 15
+    with pytest.raises(AekitError, match="compares images"):
+        AnomalyDetector(det.model_, score="ssim").fit(normal)
+
+
+def test_a_vae_scores_rows_by_its_elbo():
+    from aekit.tasks.anomaly import AnomalyDetector
+
+    rng = np.random.default_rng(1)
+    normal = rng.normal(size=(400, 5)) * [1, 2, 3, 4, 5]
+    det = AnomalyDetector("vae", latent_dim=2, epochs=5, batch_size=64).fit(normal)
+    assert det.score_ == "elbo"
+    far = normal[:10] + 40
+    assert det.score_samples(far).min() > det.score_samples(normal[:10]).max()
+    assert det.pixel_maps(normal[:3]).shape == (3, 5)

@@ -28,6 +28,10 @@ Scores (``score``):
 
 Every score has a per-pixel map (:meth:`AnomalyDetector.pixel_maps`): squared error, per-pixel
 BCE, ``1 - local SSIM``, or the per-pixel negative log-likelihood of the decoder.
+
+On rows of features ``(N, D)`` (a vector model, or ``AnomalyDetector("deep")`` trained on a
+table) the scores are ``mse`` (mean squared error of the standardised features) and ``elbo``,
+and the maps are per feature: the contribution of each column to a row's score.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from ..registry import LIKELIHOODS
 from ..thresholds import SCORE_KINDS, AnomalyThreshold
 
 SCORES = ("auto", *SCORE_KINDS)
+VECTOR_SCORES = ("mse", "elbo")  # bce and ssim compare images
 EPS = 1e-7
 
 
@@ -92,12 +97,21 @@ def model_space_errors(model: Model, x_all: torch.Tensor, score: str = "mse", *,
     generator = torch.Generator(device=model.device).manual_seed(seed)
     scores, maps = [], []
     starts = range(0, x_all.shape[0], batch_size)
+    images = prep.kind == "image"
+    if not images and score not in VECTOR_SCORES:
+        raise AekitError(f"score {score!r} compares images; for {prep.describe_input()} use "
+                         f"{' or '.join(VECTOR_SCORES)}")
     for start in tqdm(starts, desc=f"scoring ({score})", unit="batch", disable=not progress, leave=False):
         xb = x_all[start:start + batch_size]
-        x_unit = prep.model_to_unit(xb.float())
         if score == "elbo":
             s, m = _elbo_maps(model, xb, elbo_samples, generator)
+        elif not images:
+            # Feature vectors: squared error per feature in model space, i.e. in standard
+            # deviations of each (standardised) feature, so no column dominates by its units.
+            m = (xb.float() - module(xb).x_hat.float()).pow(2)
+            s = m.mean(1)
         else:
+            x_unit = prep.model_to_unit(xb.float())
             x_hat = prep.model_to_unit(module(xb).x_hat.float())
             if score == "mse":
                 m = (x_unit - x_hat).pow(2).mean(1)
@@ -120,15 +134,16 @@ def _elbo_maps(model: Model, xb: torch.Tensor, samples: int, generator: torch.Ge
     target = xb
     if LIKELIHOODS.get(config.reconstruction).needs_unit_outputs or config.binarize != "none":
         target = xb.clamp(0, 1)
-    maps = torch.zeros(xb.shape[0], *xb.shape[2:], device=xb.device, dtype=torch.float64)
+    images = model.preprocessing.kind == "image"  # maps are per pixel (channels summed) or per feature
+    maps = torch.zeros(xb.shape[0], *xb.shape[2 if images else 1:], device=xb.device, dtype=torch.float64)
     pixel_nll = LIKELIHOODS.get(config.reconstruction).pixel_nll
     for _ in range(samples):
         z = q.sample(generator=generator)
         out = AEOutput(module.decode_logits(z).float(), z, q, module.log_sigma, module.output_activation)
         nll = pixel_nll(out, target, config.sigma)
-        maps += nll.sum(1).double() / samples
+        maps += (nll.sum(1) if images else nll).double() / samples
     score = maps.flatten(1).sum(1) + q.kl().double()
-    return score, maps / xb.shape[1]
+    return score, maps / xb.shape[1] if images else maps
 
 
 def roc_curve_auc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -148,7 +163,8 @@ class AnomalyDetector:
 
     Args:
         model: a trained :class:`~aekit.Model`, a path to a saved model or run, or a preset name
-            (then :meth:`fit` trains it on ``X``).
+            (then :meth:`fit` trains it on ``X``); ``"auto"`` trains ``conv`` on images and ``deep``
+            on rows of features ``(N, D)``.
         score: ``auto``, ``mse``, ``bce``, ``ssim`` or ``elbo`` (see the module docstring).
         contamination: expected share of anomalies in the data given to :meth:`fit`; the
             threshold is then that upper quantile of its scores. ``None`` (unknown): the
@@ -172,7 +188,7 @@ class AnomalyDetector:
     :meth:`from_model` reads back.
     """
 
-    def __init__(self, model: Model | str | os.PathLike = "conv", *, score: str = "auto",
+    def __init__(self, model: Model | str | os.PathLike = "auto", *, score: str = "auto",
                  contamination: float | None = None, percentile: float = 99.0, val_fraction: float = 0.1,
                  elbo_samples: int = 4, out: str | os.PathLike | None = None, seed: int = 0, **train_kwargs: Any):
         if contamination is not None and not 0.0 < contamination < 0.5:
@@ -200,7 +216,10 @@ class AnomalyDetector:
 
         if isinstance(self.model, Model):
             return self.model, X
-        if isinstance(self.model, str) and self.model in PRESETS:
+        preset = self.model
+        if preset == "auto":  # a conv net for images, an MLP for rows of features
+            preset = "deep" if np.ndim(X) == 2 else "conv"
+        if isinstance(preset, str) and preset in PRESETS:
             from .embed import train_on_samples
 
             rng = np.random.default_rng(self.seed)
@@ -209,7 +228,7 @@ class AnomalyDetector:
             held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
             if self.contamination is not None:
                 held = np.arange(len(X))  # the contamination quantile is over all of X
-            return train_on_samples(self.model, X[train], out=self.out, **self.train_kwargs), X[held]
+            return train_on_samples(preset, X[train], out=self.out, **self.train_kwargs), X[held]
         return load_model(self.model), X
 
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
@@ -270,7 +289,8 @@ class AnomalyDetector:
         return self.fit(X).predict(X)
 
     def pixel_maps(self, X: Any) -> np.ndarray:
-        """Per-pixel anomaly maps (N, H, W) of the detector's score (see :func:`pixel_errors`)."""
+        """Per-pixel anomaly maps (N, H, W) of the detector's score (see :func:`pixel_errors`); for
+        rows of features, each feature's share (N, D): which columns made a row anomalous."""
         self._check_fitted()
         _, maps = pixel_errors(self.model_, _as_images(X), self.score_, elbo_samples=self.elbo_samples,
                                seed=self.seed)
