@@ -161,3 +161,23 @@ def test_adbench_npz_reads_with_labels():
     x, space = prep.to_model(table)
     np.testing.assert_allclose(prep.from_model(x, space).to_numpy(dtype=np.float64),
                                table.features.to_numpy(dtype=np.float64), atol=1e-4)
+
+
+def test_fit_on_a_dataframe_with_a_categorical_column(tmp_path):
+    import aekit
+
+    df = frame(64)
+    model = aekit.fit(df, preset="deep", latent_dim=3, epochs=2, batch_size=16, save_to=tmp_path / "m")
+    assert model.preprocessing.kind == "table" and model.preprocessing.input_shape == (7,)
+    assert model.config.model.output_activation == "none" and model.config.objective.reconstruction == "mse"
+    assert len(model.history) == 2
+    codes = model.encode(df)
+    assert codes.shape == (64, 3) and np.isfinite(codes).all()
+    back = model.reconstruct(df)
+    assert list(back.columns) == list(df.columns) and np.isfinite(back[["age", "income"]].to_numpy()).all()
+    assert set(back["colour"]) <= {"blue", "green", "red"}
+    loaded = aekit.load(tmp_path / "m")
+    assert loaded.preprocessing == model.preprocessing
+    np.testing.assert_allclose(loaded.encode(df), codes, atol=1e-5)
+    with pytest.raises(AekitError, match="unexpected column"):
+        model.encode(df.assign(extra=0.0))

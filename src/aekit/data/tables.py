@@ -483,3 +483,20 @@ def _check_no_missing(frame: Any, names: Any) -> None:
         where = "; ".join(f"{n!r} at {_rows(r)}" for n, r in list(holes.items())[:SHOWN])
         raise AekitError(f"missing values (NaN or empty) in column(s) {where}; fill them, or fit with "
                          "impute='median', 'mean' or 'constant'")
+
+
+def is_table(x: Any) -> bool:
+    """Whether ``x`` is a table (a pandas DataFrame or a :class:`Table`), without importing pandas."""
+    return isinstance(x, Table) or (type(x).__name__ == "DataFrame" and type(x).__module__.startswith("pandas"))
+
+
+def table_features(x: Any, what: str = "x") -> Any:
+    """The feature frame of a table as users have it (DataFrame, :class:`Table` or 2-D array),
+    index reset; errors name ``what``."""
+    try:
+        frame = _as_frame(x, None)
+    except AekitError as err:
+        raise AekitError(f"{what}: {err}") from None
+    if len(frame) < 1:
+        raise AekitError(f"{what}: expected at least one row; got none")
+    return frame
