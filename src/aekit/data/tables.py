@@ -3,7 +3,7 @@
 A table is a frame of named columns. Numeric columns are standardised (``scaling="standard"``:
 mean and std; ``"robust"``: median and interquartile range); categorical columns (object,
 string, category, bool) become one-hot columns over the vocabulary seen in training. Model space
-is the float32 ``(N, D')`` concatenation, numeric columns first in their recorded order, so a
+is the float32 ``(N, D')`` concatenation of the columns in their recorded order, so a
 table is vector-shaped and the MLP architectures take it. Everything fitted (statistics,
 vocabularies, imputed values) is plain JSON in the model's record; nothing is pickled.
 
