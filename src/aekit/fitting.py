@@ -21,6 +21,7 @@ from .config import RunConfig, auto_epochs
 from .data.kinds import KINDS, as_samples, fit_preprocessing, infer_kind
 from .data.preprocess import Preprocessing
 from .data.splits import split_off
+from .data.tables import is_table, table_features
 from .errors import AekitError
 from .model import Model, resolve_device
 from .models import Autoencoder, build_model
@@ -60,6 +61,16 @@ def set_threads(run: RunConfig, device: torch.device, world: distributed.World) 
         torch.set_num_threads(distributed.threads_per_rank(world))  # N processes share the cores
 
 
+def take(samples: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of an array or of a table's frame."""
+    return samples.iloc[index].reset_index(drop=True) if hasattr(samples, "iloc") else samples[index]
+
+
+def as_kind(x: Any, kind: str, what: str) -> Any:
+    """Data as users have it -> what ``kind``'s preprocessing fits on (a frame for tables)."""
+    return table_features(x, what) if kind == "table" else as_samples(x, kind, what)
+
+
 def make_batches(run: RunConfig, preprocessing: Preprocessing, train: np.ndarray, val: np.ndarray | None, *,
                  device: torch.device, world: distributed.World) -> tuple[InMemoryBatches, InMemoryBatches | None]:
     """Training and validation batches on ``device``; under DDP each process holds only its shard."""
@@ -67,7 +78,7 @@ def make_batches(run: RunConfig, preprocessing: Preprocessing, train: np.ndarray
     if world.distributed:
         mine = shard_indices(len(train), size, world.rank, world.size)
         train_batches: InMemoryBatches = ShardedBatches(
-            preprocessing.to_storage(train[mine]).to(device), len(train), size, preprocessing, shuffle=True,
+            preprocessing.to_storage(take(train, mine)).to(device), len(train), size, preprocessing, shuffle=True,
             seed=run.train.seed, rank=world.rank, world_size=world.size)
     else:
         train_batches = InMemoryBatches(preprocessing.to_storage(train).to(device), size, preprocessing,
@@ -105,7 +116,11 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
             ``deep``, ``denoising``, ``sparse``, ``contractive``, ``vae``).
         validation: held-out data of the same kind; by default ``val_fraction`` (0.1) of ``x``,
             drawn with the seed, is held out.
-        kind: ``"auto"`` (2-D arrays are vectors, 3-D and 4-D are images), ``"vector"`` or ``"image"``.
+            Or a table: a pandas ``DataFrame`` (or :class:`aekit.data.tables.Table`) with numeric
+            and categorical columns (numeric standardised, categorical one-hot; see
+            :class:`aekit.data.tables.TablePreprocessing`); reconstructions come back as a DataFrame.
+        kind: ``"auto"`` (DataFrames are tables, 2-D arrays are vectors, 3-D and 4-D are images),
+            ``"table"``, ``"vector"`` or ``"image"``.
         device: ``auto``, ``cpu``, ``cuda``, ...
         progress: show a progress bar per epoch.
         save_to: also save the model to this folder.
@@ -117,11 +132,14 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
         >>> codes = model.encode(images_uint8)
         >>> model = aekit.fit(table.to_numpy(), preset="deep", latent_dim=4)   # (N, D) features
     """
-    data = np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x)
-    kind = infer_kind(data) if kind == "auto" else kind
+    if kind == "auto" and is_table(x):
+        kind, data = "table", x
+    else:
+        data = np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x)
+        kind = infer_kind(data) if kind == "auto" else kind
     if kind not in KINDS:
         raise AekitError(f"kind: expected auto, {', '.join(KINDS)}; got {kind!r}")
-    data = as_samples(data, kind, "x")
+    data = as_kind(data, kind, "x")
     routed = route_overrides(options)
     routed["data"].setdefault("dataset", IN_MEMORY)
     run = build_run_config(preset, kind=kind, model=routed["model"], objective=routed["objective"],
@@ -129,13 +147,13 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
     if validation is None:
         rest, held = split_off(np.arange(len(data)), run.data.val_fraction, np.random.default_rng(run.train.seed),
                                None)
-        train, val = data[np.sort(rest)], data[np.sort(held)]
+        train, val = take(data, np.sort(rest)), take(data, np.sort(held))
     else:
-        train, val = data, as_samples(validation, kind, "validation")
-        if val.shape[1:] != train.shape[1:]:
+        train, val = data, as_kind(validation, kind, "validation")
+        if kind != "table" and val.shape[1:] != train.shape[1:]:  # a table's columns are checked by name
             raise AekitError(f"validation: expected samples of shape {train.shape[1:]}; got {val.shape[1:]}")
     if run.data.limit is not None:
-        train = train[:run.data.limit]
+        train = take(train, np.arange(min(run.data.limit, len(train))))
     if len(train) == 0:
         raise AekitError(f"x: expected at least one training sample after holding out validation; got {len(data)}")
     preprocessing = fit_preprocessing(train, kind, normalize=run.data.normalize)
@@ -147,7 +165,8 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
     module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
                                   progress=progress)
     info = {"source": IN_MEMORY, "kind": kind, "splits": {"train": len(train), "val": len(val)},
-            "sample_shape": list(train.shape[1:]), "dtype": str(train.dtype), "seed": run.train.seed}
+            "sample_shape": list(preprocessing.input_shape if kind == "table" else train.shape[1:]),
+            "dtype": "table" if kind == "table" else str(train.dtype), "seed": run.train.seed}
     model = Model(module, preprocessing, run, data_info=info)
     model.history = result.history
     if save_to is not None:

@@ -146,12 +146,12 @@ def kind_defaults(kind: str, spec: Preset) -> dict[str, dict[str, Any]]:
     """
     if kind == "image":
         return {"model": {}, "objective": {}, "data": {}}
-    if kind == "vector":
+    if kind in ("vector", "table"):  # a table is standardised/one-hot features in model space
         probabilistic = spec.model.get("latent") == "gaussian"
         return {"model": {"output_activation": "none"},
                 "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
                 "data": {"normalize": True}}
-    raise AekitError(f"expected a kind of data in image, vector; got {kind!r}")
+    raise AekitError(f"expected a kind of data in image, vector, table; got {kind!r}")
 
 
 def build_run_config(

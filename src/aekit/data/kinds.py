@@ -1,4 +1,4 @@
-"""Kinds of data and their preprocessing: images ``(C, H, W)`` and vectors ``(D,)``.
+"""Kinds of data and their preprocessing: images ``(C, H, W)``, vectors ``(D,)`` and tables.
 
 A model records the kind it was trained on with its preprocessing; everything that turns user
 data into model space goes through the kind's preprocessing class. Architectures say which
@@ -14,10 +14,12 @@ import numpy as np
 
 from ..errors import AekitError
 from .preprocess import Preprocessing
+from .tables import TablePreprocessing
 from .vectors import VectorPreprocessing
 
-# kind -> the preprocessing class that fits, saves and applies it
-KINDS: dict[str, Any] = {"image": Preprocessing, "vector": VectorPreprocessing}
+# kind -> the preprocessing class that fits, saves and applies it. A table is vector-shaped in
+# model space ((D',) after one-hot encoding), so no rank maps to it: it is chosen by its data.
+KINDS: dict[str, Any] = {"image": Preprocessing, "vector": VectorPreprocessing, "table": TablePreprocessing}
 
 # The rank of one sample's shape tells its kind: (D,) vector, (C, H, W) image.
 KIND_OF_RANK = {1: "vector", 3: "image"}
