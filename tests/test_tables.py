@@ -181,3 +181,23 @@ def test_fit_on_a_dataframe_with_a_categorical_column(tmp_path):
     np.testing.assert_allclose(loaded.encode(df), codes, atol=1e-5)
     with pytest.raises(AekitError, match="unexpected column"):
         model.encode(df.assign(extra=0.0))
+
+
+def test_fit_takes_the_table_settings_as_options():
+    import aekit
+
+    df = frame(64)
+    df.loc[3, "income"] = np.nan
+    with pytest.raises(AekitError, match="missing"):
+        aekit.fit(df, preset="dense", latent_dim=2, epochs=1)
+    model = aekit.fit(df, preset="dense", latent_dim=2, epochs=1, impute="median", unseen="other",
+                      scaling="robust", val_fraction=0.0)  # every row in training: the median is the frame's
+    prep = model.preprocessing
+    assert prep.to_dict() == preprocessing_from_dict(json.loads(json.dumps(prep.to_dict()))).to_dict()
+    assert model.config.data.impute == "median" and model.config.data.scaling == "robust"
+    income = [c for c in prep.columns if c.name == "income"][0]
+    assert income.center == pytest.approx(df["income"].median())  # robust: the median, NaN ignored
+    new = frame(2).assign(colour=["purple", "red"])
+    assert model.encode(new).shape == (2, 2)  # an unseen colour goes to the "other" slot
+    with pytest.raises(AekitError, match="data.impute"):
+        aekit.fit(df, preset="dense", impute="mode")

@@ -29,6 +29,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("none", "cosine", "step", "plateau")
 PRECISIONS = ("auto", "fp32", "bf16")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
+TABLE_SCALINGS = ("standard", "robust")
+TABLE_UNSEEN = ("error", "other")
+TABLE_IMPUTE = ("none", "median", "mean", "constant")
 SAMPLE_RANKS = (1, 3)  # (D,) vectors and (C, H, W) images; see aekit.data.kinds
 
 
@@ -446,7 +449,14 @@ class DataConfig(_ConfigMixin):
         image_size: resize image-folder inputs to this ``(H, W)``.
         image_channels: force 1 (grayscale) or 3 (RGB) channels for image-folder inputs.
         normalize: standardise each channel with the training mean and std (the model's output
-            activation must then be ``none``).
+            activation must then be ``none``); for vectors and tables, each numeric feature.
+        scaling: how a table's numeric columns are standardised: ``standard`` (mean, std) or
+            ``robust`` (median, interquartile range).
+        unseen: a category a table's column did not have in training: ``error``, or ``other``
+            (an explicit slot for it).
+        impute: missing values in a table: ``none`` (an error naming rows and columns),
+            ``median``, ``mean`` or ``constant`` (``fill_value``), fitted on the training split.
+        fill_value: the value ``impute=constant`` puts in a numeric column.
     """
 
     dataset: str = "default"
@@ -457,8 +467,15 @@ class DataConfig(_ConfigMixin):
     image_size: tuple[int, ...] | None = None
     image_channels: int | None = None
     normalize: bool = False
+    scaling: str = "standard"
+    unseen: str = "error"
+    impute: str = "none"
+    fill_value: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_choice("data", "scaling", self.scaling, TABLE_SCALINGS)
+        _check_choice("data", "unseen", self.unseen, TABLE_UNSEEN)
+        _check_choice("data", "impute", self.impute, TABLE_IMPUTE)
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:

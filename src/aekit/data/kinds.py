@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import DataConfig
 from ..errors import AekitError
 from .preprocess import Preprocessing
 from .tables import TablePreprocessing
@@ -81,5 +82,10 @@ def as_samples(x: Any, kind: str, what: str = "x") -> np.ndarray:
     return x
 
 
-def fit_preprocessing(samples: np.ndarray, kind: str, *, normalize: bool) -> Any:
-    return KINDS[kind].fit(samples, normalize=normalize)
+def fit_preprocessing(samples: Any, kind: str, data: DataConfig) -> Any:
+    """Fit ``kind``'s preprocessing on the training samples, as the run's data settings say."""
+    if kind == "table":
+        return TablePreprocessing.fit(samples, normalize=data.normalize, scaling=data.scaling, unseen=data.unseen,
+                                      impute=None if data.impute == "none" else data.impute,
+                                      fill_value=data.fill_value)
+    return KINDS[kind].fit(samples, normalize=data.normalize)
