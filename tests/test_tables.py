@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from aekit.data.kinds import preprocessing_from_dict
-from aekit.data.tables import OTHER, TablePreprocessing, read_table
+from aekit.data.tablefiles import read_table
+from aekit.data.tables import OTHER, TablePreprocessing
 from aekit.errors import AekitError
 
 pd = pytest.importorskip("pandas")

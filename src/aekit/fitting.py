@@ -116,7 +116,7 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
             ``deep``, ``denoising``, ``sparse``, ``contractive``, ``vae``).
         validation: held-out data of the same kind; by default ``val_fraction`` (0.1) of ``x``,
             drawn with the seed, is held out.
-            Or a table: a pandas ``DataFrame`` (or :class:`aekit.data.tables.Table`) with numeric
+            Or a table: a pandas ``DataFrame`` (or :class:`aekit.data.tablefiles.Table`) with numeric
             and categorical columns (numeric standardised, categorical one-hot; see
             :class:`aekit.data.tables.TablePreprocessing`); reconstructions come back as a DataFrame.
         kind: ``"auto"`` (DataFrames are tables, 2-D arrays are vectors, 3-D and 4-D are images),

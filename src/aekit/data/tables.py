@@ -1,4 +1,4 @@
-"""Tables: reading them, and the preprocessing of their columns, saved with the model.
+"""Tables: the preprocessing of their columns, saved with the model (reading: :mod:`aekit.data.tablefiles`).
 
 A table is a frame of named columns. Numeric columns are standardised (``scaling="standard"``:
 mean and std; ``"robust"``: median and interquartile range); categorical columns (object,
@@ -17,7 +17,6 @@ pandas is imported only when a table is read or encoded (``pip install aekit[tab
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,123 +24,13 @@ import torch
 
 from ..errors import AekitError
 from .preprocess import InputSpace
+from .tablefiles import SHOWN, Table, frame_of_array, pandas_module, row_list
 
 KIND = "table"
 SCALINGS = ("standard", "robust", "none")
 UNSEEN = ("error", "other")
 IMPUTE = (None, "median", "mean", "constant")
 OTHER = "<other>"  # the category an unseen value maps to under unseen="other"
-SHOWN = 5  # how many offending rows an error lists
-
-
-def _pandas():
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise AekitError("tables need pandas: pip install 'aekit[tables]'") from None
-    return pd
-
-
-def _rows(positions: Any) -> str:
-    positions = [int(p) for p in positions]
-    shown = ", ".join(str(p) for p in positions[:SHOWN])
-    more = f" and {len(positions) - SHOWN} more" if len(positions) > SHOWN else ""
-    return f"row(s) {shown}{more}"
-
-
-# --------------------------------------------------------------------------- reading
-@dataclass
-class Table:
-    """A table as read: the feature columns, and the labels and ids kept out of them.
-
-    Attributes:
-        features: the feature frame (``pandas.DataFrame``), index reset to ``0..N-1``.
-        labels: the label column as a NumPy array, or ``None``.
-        ids: the id column as a NumPy array, or ``None``.
-        source: where the table came from, in words.
-    """
-
-    features: Any
-    labels: np.ndarray | None = None
-    ids: np.ndarray | None = None
-    source: str = "a DataFrame"
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-
-def _frame_of_array(array: np.ndarray, what: str) -> Any:
-    pd = _pandas()
-    if array.ndim != 2:
-        raise AekitError(f"{what}: expected a 2-D (N, D) array; got shape {array.shape}")
-    return pd.DataFrame(array, columns=[f"f{i}" for i in range(array.shape[1])])
-
-
-def _read_npz(path: Path) -> tuple[Any, np.ndarray | None]:
-    with np.load(path, allow_pickle=False) as data:
-        names = list(data.keys())
-        key = "X" if "X" in names else ("x" if "x" in names else (names[0] if len(names) == 1 else None))
-        if key is None:
-            raise AekitError(f"{path}: expected an array named X (or a single array); found {', '.join(names)}")
-        frame = _frame_of_array(np.asarray(data[key]), str(path))
-        labels = np.asarray(data["y"]) if key == "X" and "y" in names else None
-    return frame, labels
-
-
-def read_table(path_or_frame: Any, *, label_column: str | None = None, id_column: str | None = None) -> Table:
-    """Read a table: CSV (``.csv``), TSV (``.tsv``/``.tab``), Parquet (``.parquet``/``.pq``),
-    NumPy ``.npy`` / ``.npz`` (an (N, D) array; in ``.npz`` the array ``X``, with labels ``y``
-    when present), a ``pandas.DataFrame`` or a 2-D NumPy array. Array columns are named
-    ``f0, f1, ...``.
-
-    Args:
-        path_or_frame: a path, a DataFrame or an array.
-        label_column: a column holding labels, kept out of the features (``Table.labels``).
-        id_column: a column holding row ids, kept out of the features (``Table.ids``).
-    """
-    pd = _pandas()
-    labels = None
-    if isinstance(path_or_frame, pd.DataFrame):
-        frame, source = path_or_frame, "a DataFrame"
-    elif isinstance(path_or_frame, np.ndarray):
-        frame, source = _frame_of_array(path_or_frame, "table"), f"an array of shape {path_or_frame.shape}"
-    elif isinstance(path_or_frame, (str, Path)):
-        path = Path(path_or_frame)
-        source = str(path)
-        if not path.is_file():
-            raise AekitError(f"table file {path} does not exist" if not path.exists() else f"{path} is not a file")
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            frame = pd.read_csv(path)
-        elif suffix in (".tsv", ".tab"):
-            frame = pd.read_csv(path, sep="\t")
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path, engine="pyarrow")
-        elif suffix == ".npy":
-            frame = _frame_of_array(np.load(path, allow_pickle=False), str(path))
-        elif suffix == ".npz":
-            frame, labels = _read_npz(path)
-        else:
-            raise AekitError(f"{path}: unknown table format {suffix or '(no suffix)'}; expected .csv, .tsv, "
-                             ".parquet, .npy or .npz")
-    else:
-        raise AekitError(f"expected a path, a pandas DataFrame or a 2-D array; got {type(path_or_frame).__name__}")
-    frame.columns = [str(c) for c in frame.columns]
-    for role, name in (("label_column", label_column), ("id_column", id_column)):
-        if name is not None and name not in frame.columns:
-            raise AekitError(f"{role}: no column {name!r} in {source}; its columns are "
-                             f"{', '.join(map(repr, frame.columns))}")
-    if label_column is not None and label_column == id_column:
-        raise AekitError(f"label_column and id_column are both {label_column!r}; expected two different columns")
-    if label_column is not None:
-        labels = frame[label_column].to_numpy()
-    ids = frame[id_column].to_numpy() if id_column is not None else None
-    features = frame.drop(columns=[c for c in (label_column, id_column) if c is not None]).reset_index(drop=True)
-    if len(features) < 2:
-        raise AekitError(f"{source}: expected at least 2 rows; got {len(features)}")
-    if features.shape[1] < 1:
-        raise AekitError(f"{source}: expected at least one feature column besides the label and id columns")
-    return Table(features=features, labels=labels, ids=ids, source=source)
 
 
 # --------------------------------------------------------------------------- columns
@@ -195,13 +84,13 @@ def _native(value: Any) -> Any:
 
 def _missing(series: Any) -> np.ndarray:
     """Missing entries: NaN/None, and empty or blank strings."""
-    pd = _pandas()
+    pd = pandas_module()
     blank = series.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
     return pd.isna(series).to_numpy(dtype=bool) | blank
 
 
 def _is_categorical(series: Any) -> bool:
-    pd = _pandas()
+    pd = pandas_module()
     t = pd.api.types
     return bool(t.is_bool_dtype(series) or t.is_object_dtype(series) or t.is_string_dtype(series)
                 or isinstance(series.dtype, pd.CategoricalDtype))
@@ -287,12 +176,12 @@ class TablePreprocessing:
                 columns.append(Column(name=str(name), type="categorical", dtype=str(series.dtype),
                                       categories=categories, other=unseen == "other", fill=fill))
                 continue
-            if not _pandas().api.types.is_numeric_dtype(series):
+            if not pandas_module().api.types.is_numeric_dtype(series):
                 raise AekitError(f"column {name!r}: unsupported type {series.dtype}; expected numbers or categories")
             values = present.to_numpy(dtype=np.float64)
             if not np.isfinite(values).all():
                 raise AekitError(f"column {name!r}: expected finite numbers; got Inf at "
-                                 f"{_rows(np.flatnonzero(~missing)[~np.isfinite(values)])}")
+                                 f"{row_list(np.flatnonzero(~missing)[~np.isfinite(values)])}")
             center, scale = 0.0, 1.0
             if scaling == "standard":
                 center, scale = float(values.mean()), float(values.std())
@@ -357,7 +246,7 @@ class TablePreprocessing:
 
     @staticmethod
     def _numbers(series: Any, missing: np.ndarray, c: Column) -> np.ndarray:
-        pd = _pandas()
+        pd = pandas_module()
         if pd.api.types.is_bool_dtype(series):
             raise AekitError(f"column {c.name!r} is numeric; got booleans")
         if not pd.api.types.is_numeric_dtype(series):
@@ -365,12 +254,12 @@ class TablePreprocessing:
             bad = np.flatnonzero(np.isnan(values) & ~missing)
             if len(bad):
                 examples = ", ".join(repr(series.iloc[i]) for i in bad[:SHOWN])
-                raise AekitError(f"column {c.name!r} is numeric; got text at {_rows(bad)} ({examples})")
+                raise AekitError(f"column {c.name!r} is numeric; got text at {row_list(bad)} ({examples})")
         else:
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         if np.isinf(values).any():
             raise AekitError(f"column {c.name!r}: expected finite numbers; got Inf at "
-                             f"{_rows(np.flatnonzero(np.isinf(values)))}")
+                             f"{row_list(np.flatnonzero(np.isinf(values)))}")
         if missing.any():
             values = np.where(missing, c.fill, values)
         return values
@@ -384,7 +273,7 @@ class TablePreprocessing:
             if not c.other:
                 values = list(dict.fromkeys(keys[i] for i in unseen))
                 raise AekitError(f"column {c.name!r}: unseen categor{'y' if len(values) == 1 else 'ies'} "
-                                 f"{', '.join(map(repr, values[:SHOWN]))} at {_rows(unseen)}; known: "
+                                 f"{', '.join(map(repr, values[:SHOWN]))} at {row_list(unseen)}; known: "
                                  f"{', '.join(map(repr, c.categories[:20]))}"
                                  f"{' ...' if len(c.categories) > 20 else ''} (fit with unseen='other' to "
                                  "map them to an 'other' slot)")
@@ -396,7 +285,7 @@ class TablePreprocessing:
     def decode(self, y: np.ndarray) -> Any:
         """Model space (N, D') -> a DataFrame with the recorded columns: numeric columns in their
         units, categorical columns as the arg-max category (``"<other>"`` for the other slot)."""
-        pd = _pandas()
+        pd = pandas_module()
         y = np.asarray(y, dtype=np.float64)
         out, at = {}, 0
         for c in self.columns:
@@ -456,7 +345,7 @@ class TablePreprocessing:
 
 
 def _as_frame(rows: Any, names: list[str] | None) -> Any:
-    pd = _pandas()
+    pd = pandas_module()
     if isinstance(rows, Table):
         rows = rows.features
     if isinstance(rows, pd.DataFrame):
@@ -469,7 +358,7 @@ def _as_frame(rows: Any, names: list[str] | None) -> Any:
     if array.ndim != 2:
         raise AekitError(f"expected a table: a DataFrame or a 2-D array; got shape {array.shape}")
     if names is None:
-        return _frame_of_array(array, "table")
+        return frame_of_array(array, "table")
     if array.shape[1] != len(names):
         raise AekitError(f"expected {len(names)} columns ({', '.join(map(repr, names))}); "
                          f"got an array with {array.shape[1]}")
@@ -480,7 +369,7 @@ def _check_no_missing(frame: Any, names: Any) -> None:
     holes = {str(n): np.flatnonzero(_missing(frame[n])) for n in names if n in frame.columns}
     holes = {n: rows for n, rows in holes.items() if len(rows)}
     if holes:
-        where = "; ".join(f"{n!r} at {_rows(r)}" for n, r in list(holes.items())[:SHOWN])
+        where = "; ".join(f"{n!r} at {row_list(r)}" for n, r in list(holes.items())[:SHOWN])
         raise AekitError(f"missing values (NaN or empty) in column(s) {where}; fill them, or fit with "
                          "impute='median', 'mean' or 'constant'")
 
