@@ -143,11 +143,9 @@ def test_encode_decode_generate_interpolate_inpaint(client, models):
     assert by_mask == filled.tolist()
 
 
-@pytest.mark.parametrize("path, options", [
-    ("/reconstruct", {}), ("/encode", {}), ("/denoise", {}), ("/denoise", {"noise": "gaussian:0.3"}),
-    ("/inpaint", {"box": "2,2,3,3"}), ("/interpolate", {"steps": 4}), ("/interpolate?model=vae", {"steps": 3}),
-])
-def test_a_request_preprocesses_its_images_once(client, monkeypatch, path, options):
+@pytest.fixture
+def preprocessed(monkeypatch):
+    """The shapes of the batches that go through ``Preprocessing.to_model``, in order."""
     seen = []
     to_model = Preprocessing.to_model
 
@@ -156,6 +154,15 @@ def test_a_request_preprocesses_its_images_once(client, monkeypatch, path, optio
         return to_model(self, images, device)
 
     monkeypatch.setattr(Preprocessing, "to_model", spy)
+    return seen
+
+
+@pytest.mark.parametrize("path, options", [
+    ("/reconstruct", {}), ("/encode", {}), ("/denoise", {}), ("/denoise", {"noise": "gaussian:0.3"}),
+    ("/inpaint", {"box": "2,2,3,3"}), ("/interpolate", {"steps": 4}), ("/interpolate?model=vae", {"steps": 3}),
+])
+def test_a_request_preprocesses_its_images_once(client, preprocessed, path, options):
+    seen = preprocessed
     r = client.post(path, json={"images": pixels(2).tolist(), **options})
     assert r.status_code == 200, r.text
     assert seen == [(2, 8, 8, 1)]
@@ -345,7 +352,7 @@ def test_a_vector_model_is_refused_with_a_clear_error():
         create_app({"table": model})
 
 
-def test_score_and_compress_preprocess_their_images_once(monkeypatch):
+def test_score_and_compress_preprocess_their_images_once(preprocessed):
     from aekit.codec import fit_codec
     from aekit.tasks.anomaly import AnomalyDetector
 
@@ -353,14 +360,7 @@ def test_score_and_compress_preprocess_their_images_once(monkeypatch):
     normal = pixels(40, seed=1)
     AnomalyDetector(model, contamination=0.1).fit(normal)
     fit_codec(model, normal, steps=(1.0,))
-    seen = []
-    to_model = Preprocessing.to_model
-
-    def spy(self, images, device=None):
-        seen.append(np.shape(images))
-        return to_model(self, images, device)
-
-    monkeypatch.setattr(Preprocessing, "to_model", spy)
+    seen = preprocessed
     with TestClient(create_app(model, test_images=0)) as c:
         for path, options in (("/score", {}), ("/score", {"score": "ssim"}), ("/compress", {})):
             seen.clear()
