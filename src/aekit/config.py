@@ -457,6 +457,9 @@ class DataConfig(_ConfigMixin):
         impute: missing values in a table: ``none`` (an error naming rows and columns),
             ``median``, ``mean`` or ``constant`` (``fill_value``), fitted on the training split.
         fill_value: the value ``impute=constant`` puts in a numeric column.
+        label_column: a table's column of labels, kept out of the features (used to measure
+            detection when present).
+        id_column: a table's column of row ids, kept out of the features (keys the outputs).
     """
 
     dataset: str = "default"
@@ -471,6 +474,8 @@ class DataConfig(_ConfigMixin):
     unseen: str = "error"
     impute: str = "none"
     fill_value: float = 0.0
+    label_column: str | None = None
+    id_column: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("data", "scaling", self.scaling, TABLE_SCALINGS)

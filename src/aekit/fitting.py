@@ -156,7 +156,7 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
         train = take(train, np.arange(min(run.data.limit, len(train))))
     if len(train) == 0:
         raise AekitError(f"x: expected at least one training sample after holding out validation; got {len(data)}")
-    preprocessing = fit_preprocessing(train, kind, run.data)
+    preprocessing = fit_preprocessing(train, kind, run.data, everything=data if kind == "table" else None)
     torch_device = resolve_device(device if device != "auto" else run.train.device)
     run, objective = prepare_run(run, preprocessing, len(train), torch_device)
     world = distributed.current_world()

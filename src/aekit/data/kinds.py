@@ -82,10 +82,11 @@ def as_samples(x: Any, kind: str, what: str = "x") -> np.ndarray:
     return x
 
 
-def fit_preprocessing(samples: Any, kind: str, data: DataConfig) -> Any:
-    """Fit ``kind``'s preprocessing on the training samples, as the run's data settings say."""
+def fit_preprocessing(samples: Any, kind: str, data: DataConfig, *, everything: Any = None) -> Any:
+    """Fit ``kind``'s preprocessing on the training samples, as the run's data settings say.
+    ``everything`` (all rows of a table, held-out ones too) only widens categorical vocabularies."""
     if kind == "table":
         return TablePreprocessing.fit(samples, normalize=data.normalize, scaling=data.scaling, unseen=data.unseen,
                                       impute=None if data.impute == "none" else data.impute,
-                                      fill_value=data.fill_value)
+                                      fill_value=data.fill_value, categories_from=everything)
     return KINDS[kind].fit(samples, normalize=data.normalize)

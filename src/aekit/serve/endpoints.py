@@ -281,10 +281,11 @@ ENDPOINTS["decompress"] = Endpoint(
 
 def model_info(name: str, model: Model, test_count: int, latent_range: list[list[float]] | None) -> dict[str, Any]:
     """What ``GET /models`` says about one model."""
-    c, h, w = model.input_shape
     prep = model.preprocessing
     return {
-        "name": name, "preset": model.config.preset, "input_shape": [c, h, w], "channel_order": prep.channel_order,
+        "name": name, "preset": model.config.preset, "kind": prep.kind, "input_shape": list(model.input_shape),
+        "channel_order": getattr(prep, "channel_order", None),
+        "columns": getattr(prep, "names", None) if prep.kind == "table" else None,
         "preprocessing": prep.to_dict(), "latent": model.config.model.latent, "latent_dim": model.latent_dim,
         "vae": has_prior(model), "latent_range": latent_range, "test_images": test_count,
         "path": str(model.path) if model.path else None,
