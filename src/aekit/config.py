@@ -159,7 +159,8 @@ class ModelConfig(_ConfigMixin):
         architecture: ``"mlp"`` (fully connected) or ``"conv"`` (convolutional stack).
         input_shape: the shape of one sample: ``(C, H, W)`` for images, ``(D,)`` for vectors; set
             from the data at training time.
-        latent_dim: size of the code ``z``.
+        latent_dim: size of the code ``z``; 0 means automatic, for rows of a table or vectors:
+            a quarter of the features, from 2 to 32 (:func:`auto_latent_dim`), set when the data is seen.
         hidden: MLP hidden sizes on the encoder side (the decoder mirrors them), or ``"auto"`` to
             pick them from the input and code sizes (see :func:`aekit.models.blocks.auto_hidden_sizes`).
         channels: conv stack channel counts on the encoder side; each stage halves H and W.
@@ -228,7 +229,7 @@ class ModelConfig(_ConfigMixin):
                              f"ints; got {self.input_shape!r}")
         if self.bottleneck == "spatial" and len(self.input_shape) != 3:
             raise AekitError(f"model.bottleneck=spatial needs images (C, H, W); got input_shape {self.input_shape!r}")
-        _check_positive(owner, "latent_dim", self.latent_dim)
+        _check_positive(owner, "latent_dim", self.latent_dim, allow_zero=True)
         if isinstance(self.hidden, str):
             if self.hidden != "auto":
                 raise AekitError(f"model.hidden: expected a list of sizes or 'auto'; got {self.hidden!r}")
@@ -369,6 +370,15 @@ AUTO_MIN_SAMPLES = 300_000
 AUTO_MAX_EPOCHS = 500
 
 
+AUTO_MAX_LATENT = 32
+
+
+def auto_latent_dim(features: int) -> int:
+    """The code size of ``latent_dim=0`` on rows of ``features`` values: a quarter of them, from 2
+    to ``AUTO_MAX_LATENT`` (a code as wide as the rows would just copy them)."""
+    return int(min(AUTO_MAX_LATENT, max(2, features // 4)))
+
+
 def auto_epochs(n_train: int) -> int:
     """Epochs when none are given: 20, or enough passes to see 300k samples on small data."""
     return int(min(AUTO_MAX_EPOCHS, max(AUTO_EPOCHS, -(-AUTO_MIN_SAMPLES // max(1, n_train)))))
@@ -390,7 +400,8 @@ class TrainConfig(_ConfigMixin):
         early_stopping: stop after this many epochs without a better validation loss (0: off).
         seed: seeds initialisation, shuffling and noise; the same seed gives the same run.
         device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
-        threads: CPU threads for PyTorch (0 leaves PyTorch's default).
+        threads: CPU threads for PyTorch (0: PyTorch's default, but one thread for small MLPs on
+            rows of a table, which run faster on one).
         precision: ``auto`` (default: bf16 for conv models on a CPU with native bf16, else
             fp32; see :mod:`aekit.train.speed`), ``fp32`` or ``bf16`` (autocast of the forward
             pass; the loss stays fp32).

@@ -148,7 +148,7 @@ def kind_defaults(kind: str, spec: Preset) -> dict[str, dict[str, Any]]:
         return {"model": {}, "objective": {}, "data": {}}
     if kind in ("vector", "table"):  # a table is standardised/one-hot features in model space
         probabilistic = spec.model.get("latent") == "gaussian"
-        return {"model": {"output_activation": "none"},
+        return {"model": {"output_activation": "none", "latent_dim": 0},  # 0: a quarter of the features
                 "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
                 "data": {"normalize": True}}
     raise AekitError(f"expected a kind of data in image, vector, table; got {kind!r}")

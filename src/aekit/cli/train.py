@@ -22,7 +22,7 @@ def _noise_help() -> str:
 # flag -> config field; every flag is optional and only overrides what the preset sets. The help
 # texts of --loss and --noise are read from the registries when the parser is built.
 _FLAGS = {
-    "latent": ("latent_dim", "size of the code z (default 32)"),
+    "latent": ("latent_dim", "size of the code z (default 32; for tables a quarter of the columns, 2 to 32)"),
     "hidden": ("hidden", "MLP hidden sizes, e.g. 512,256, or 'auto' (784->32 gives 784-128-32)"),
     "channels": ("channels", "conv channels per stage, e.g. 32,64"),
     "activation": ("activation", "relu, leaky_relu, elu, celu, gelu, tanh, sigmoid"),
