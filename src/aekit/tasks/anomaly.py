@@ -298,6 +298,16 @@ class AnomalyDetector:
                                seed=self.seed)
         return maps
 
+    def contributions(self, X: Any) -> np.ndarray:
+        """Each column's share of each row's score, (N, columns): for a table, a categorical
+        column's one-hot slots are added up; for ``mse`` the shares sum to the score."""
+        maps = self.pixel_maps(X)
+        if maps.ndim != 2:
+            raise AekitError("contributions are per column of rows; for images use pixel_maps")
+        prep = self.model_.preprocessing
+        per_column = prep.column_totals(maps) if hasattr(prep, "column_totals") else maps
+        return per_column / maps.shape[1] if self.score_ == "mse" else per_column
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Save the model folder with the threshold in its fitted state."""
