@@ -49,20 +49,21 @@ def main() -> None:
     parser.add_argument("--data-dir", default=default_data_dir())
     parser.add_argument("--dataset", default="11_donors")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: aekit's own choice)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: aekit's own choice)")
     args = parser.parse_args()
 
     path = Path(args.data_dir) / "adbench" / f"{args.dataset}.npz"
     out = RUNS / f"table_scale_{args.dataset}"
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     aekit = [sys.executable, "-m", "aekit.cli"]
     import numpy as np
 
     with np.load(path) as d:
         n, dims = d["X"].shape
         table_mb = d["X"].nbytes / 2**20
-    train = [*aekit, "train", "--dataset", str(path), "--out", str(out), "--overwrite", "--threads",
-             str(args.threads)] + (["--epochs", str(args.epochs)] if args.epochs else [])
+    train = [*aekit, "train", "--dataset", str(path), "--out", str(out), "--overwrite"]
+    train += (["--epochs", str(args.epochs)] if args.epochs else []) + \
+        (["--threads", str(args.threads)] if args.threads else [])
     stages = {
         "import + load (floor)": [sys.executable, "-c", FLOOR.format(path=str(path))],
         "aekit train": train,

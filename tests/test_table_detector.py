@@ -33,3 +33,16 @@ def test_detector_on_a_dataframe_flags_the_broken_rows_and_names_the_column():
     assert shares.shape == (40, 3)  # size, price, colour (two one-hot slots added up)
     assert np.allclose(shares.sum(1), scores, rtol=1e-4)
     assert {int(np.argmax(row)) for row in shares[:5]} <= {0, 1}  # size or price, never colour
+
+
+def test_transformer_on_a_dataframe_gives_codes_and_rows_back():
+    from aekit.tasks.embed import AutoencoderTransformer
+
+    train = frame(300)
+    ae = AutoencoderTransformer(kind="table", latent_dim=2, epochs=5).fit(train)
+    codes = ae.transform(train)
+    assert codes.shape == (300, 2) and codes.dtype == np.float32
+    back = ae.inverse_transform(codes[:4])
+    assert list(back.columns) == ["size", "price", "colour"] and set(back["colour"]) <= {"red", "blue"}
+    with pytest.raises(Exception, match="missing column"):
+        ae.transform(train.drop(columns=["price"]))

@@ -150,7 +150,7 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
         >>> codes = model.encode(images_uint8)
         >>> model = aekit.fit(table.to_numpy(), preset="deep", latent_dim=4)   # (N, D) features
     """
-    if kind == "auto" and is_table(x):
+    if kind in ("auto", "table") and is_table(x):
         kind, data = "table", x
     else:
         data = np.asarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x)

@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import validate_data
 
+from ..data.tables import table_features
 from ..errors import AekitError, NotFittedError
 from ..fitting import fit
 from ..model import Model, load_model
@@ -61,7 +62,9 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
     Args:
         model: a preset name (trained by :meth:`fit`), a trained :class:`~aekit.Model`, or the
             path of a saved one (then :meth:`fit` only checks the data against it).
-        kind: ``"image"`` (rows are flattened images) or ``"vector"`` (rows are features).
+        kind: ``"image"`` (rows are flattened images), ``"vector"`` (rows are numeric features) or
+            ``"table"`` (a DataFrame of named numeric and categorical columns; ``inverse_transform``
+            gives a DataFrame back).
         latent_dim: code size when training a preset.
         epochs: training epochs for a preset.
         image_shape: ``(C, H, W)`` of a row of ``X``; inferred for square images.
@@ -92,8 +95,10 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         """``X`` checked and shaped for the model: images (N, H, W, C), or rows (N, D) for vectors."""
         if self.kind == "image":
             return self._images(X, fitting=fitting)
+        if self.kind == "table":
+            return table_features(X, "X")  # the recorded preprocessing checks the columns
         if self.kind != "vector":
-            raise AekitError(f"kind: expected 'image' or 'vector'; got {self.kind!r}")
+            raise AekitError(f"kind: expected 'image', 'vector' or 'table'; got {self.kind!r}")
         # scikit-learn's own checks: sparse, complex, object, empty, 1-D, NaN and a changed feature
         # count all get the errors scikit-learn users know.
         return validate_data(self, X, reset=fitting, dtype=[np.float32, np.float64]).astype(np.float32)
@@ -134,6 +139,11 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         else:
             model = load_model(self.model)
         self.model_ = model.to(self.device)
+        if self.kind == "table":
+            self.model_.preprocessing.encode(samples.iloc[:1])  # the columns fit the model, or a clear error
+            self.image_shape_, self.n_features_in_, self.input_dtype_ = None, samples.shape[1], "table"
+            self.feature_names_in_ = np.array(samples.columns, dtype=object)
+            return self
         shape = samples.shape[1:] if self.kind == "vector" else (samples.shape[3], *samples.shape[1:3])
         if tuple(self.model_.input_shape) != tuple(shape):
             what = "rows" if self.kind == "vector" else "images (C, H, W)"
@@ -150,8 +160,10 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Codes -> reconstructed rows (N, n_features): for images flattened, in the dtype ``fit``
-        saw (uint8 or floats in [0, 1]); for vectors in the features' own units."""
+        saw (uint8 or floats in [0, 1]); for vectors in the features' own units; for tables a DataFrame."""
         self._check_fitted()
+        if self.kind == "table":
+            return self.model_.decode(np.asarray(Z, dtype=np.float32))  # a DataFrame with the recorded columns
         if self.kind == "vector":
             return np.asarray(self.model_.decode(np.asarray(Z, dtype=np.float32)))
         as_float = self.input_dtype_ != "uint8"
