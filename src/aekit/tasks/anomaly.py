@@ -58,6 +58,7 @@ EPS = 1e-7
 
 # The recipe on rows of a table, chosen on the ADBench dev sets (bench/adbench.py, results/adbench.md).
 ROW_PRESETS = ("dense", "deep", "denoising", "sparse", "contractive", "vae")  # the MLP presets
+ROW_PRESET = "denoising"  # what "auto" trains on rows
 ROW_STEPS = 500  # optimisation steps at most, whatever the number of rows: seconds on 600k rows, and
 #                  an unsupervised fit has too few steps to memorise the outliers among the rows
 ROW_PASSES = 10  # ... and at most this many passes over the training rows (small tables) ...
@@ -66,7 +67,7 @@ ROW_EPOCHS = 10  # the steps run as this many passes over steps * batch / ROW_EP
 ROW_BATCH = 256
 ROW_LR = 1e-3
 ROW_MAX_LATENT = 32
-ROW_NEIGHBOURS = 10  # k of the code-space term
+ROW_NEIGHBOURS = 20  # k of the code-space term
 ROW_REFERENCE = 2000  # training rows whose codes the code-space term measures distances to
 ROW_WEIGHT = 1.0  # weight of the code-space term against the reconstruction term
 
@@ -267,8 +268,8 @@ class AnomalyDetector:
             return self.model, X, X
         preset = self.model
         rows = np.ndim(X) == 2
-        if preset == "auto":  # a conv net for images, an MLP for rows of features
-            preset = "deep" if rows else "conv"
+        if preset == "auto":  # a conv net for images, a denoising MLP for rows of features
+            preset = ROW_PRESET if rows else "conv"
         if isinstance(preset, str) and preset in PRESETS:
             rng = np.random.default_rng(self.seed)
             order = rng.permutation(len(X))
