@@ -267,7 +267,7 @@ def summarise(cache: dict, datasets: list[str], detectors: list[str], seeds: lis
     for d in complete:
         # A timeout or error ranks last (tied), as ADBench would have no score for it.
         values = [per[d][det].get("auroc", -1.0) for det in detectors]
-        for det, r in zip(detectors, rankdata([-v for v in values])):
+        for det, r in zip(detectors, rankdata([-v for v in values]), strict=True):
             ranks[det].append(float(r))
     return per, complete, ranks
 
@@ -280,7 +280,7 @@ def detector_rows(per, datasets, detectors, ranks, complete) -> list[dict[str, A
     held = [d for d in finished_by_all if d not in DEV]
     dev = [d for d in finished_by_all if d in DEV]
     for det in detectors:
-        def mean(metric, sets):
+        def mean(metric, sets, det=det):
             vals = [per[d][det][metric] for d in sets if "auroc" in per[d].get(det, {})]
             return float(np.mean(vals)) if vals else None
 

@@ -135,7 +135,8 @@ class CodeNeighbours(fitted.FittedComponent):
 
     def __post_init__(self):
         if not isinstance(self.codes, torch.Tensor) or self.codes.dim() != 2 or len(self.codes) < 1:
-            raise AekitError(f"codes: expected a (M, latent_dim) tensor; got {getattr(self.codes, 'shape', self.codes)}")
+            shape = getattr(self.codes, "shape", self.codes)
+            raise AekitError(f"codes: expected a (M, latent_dim) tensor; got {shape}")
         if not 1 <= self.k <= len(self.codes):
             raise AekitError(f"k: expected 1 to {len(self.codes)} (the reference codes); got {self.k}")
         for name in ("weight", "recon_center", "recon_scale", "knn_center", "knn_scale"):

@@ -361,14 +361,23 @@ class AnomalyDetector:
 
     def model_space_scores(self, x_model: torch.Tensor) -> np.ndarray:
         """:meth:`score_samples` of a batch already in model space (the server's checked batch)."""
+        return self._model_space_scores_and_maps(x_model)[0]
+
+    def _model_space_scores_and_maps(self, x_model: torch.Tensor, progress: bool = False):
         if not hasattr(self, "score_"):  # fit sets model_ and score_ before it scores its held-out data
             self._check_fitted()
-        scores, _ = model_space_errors(self.model_, x_model, self.score_, elbo_samples=self.elbo_samples,
-                                       seed=self.seed)
+        scores, maps = model_space_errors(self.model_, x_model, self.score_, elbo_samples=self.elbo_samples,
+                                          seed=self.seed, progress=progress)
         nb = getattr(self, "neighbours_", None)
         if nb is not None:
             scores = nb.combine(scores, code_distances(self.model_, x_model, nb.codes, nb.k))
-        return scores
+        return scores, maps
+
+    def scores_and_maps(self, X: Any, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score_samples` and :meth:`pixel_maps` of ``X`` in one pass."""
+        self._check_fitted()
+        x_model, _ = self.model_.preprocessing.to_model(_as_images(X), device=self.model_.device)
+        return self._model_space_scores_and_maps(x_model, progress)
 
     # ------------------------------------------------------------------ inference
     def score_samples(self, X: Any) -> np.ndarray:
