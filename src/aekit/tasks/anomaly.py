@@ -61,7 +61,7 @@ ROW_PRESETS = ("dense", "deep", "denoising", "sparse", "contractive", "vae")  # 
 ROW_PRESET = "denoising"  # what "auto" trains on rows
 ROW_STEPS = 500  # optimisation steps at most, whatever the number of rows: seconds on 600k rows, and
 #                  an unsupervised fit has too few steps to memorise the outliers among the rows
-ROW_PASSES = 10  # ... and at most this many passes over the training rows (small tables) ...
+ROW_PASSES = 40  # ... and at most this many passes over the training rows (small tables) ...
 ROW_MIN_STEPS = 30  # ... but at least this many steps
 ROW_EPOCHS = 10  # the steps run as this many passes over steps * batch / ROW_EPOCHS rows drawn for training
 ROW_BATCH = 256
