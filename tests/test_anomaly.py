@@ -179,7 +179,7 @@ def test_cli_detect_fit_and_errors(digits, tmp_path, capsys):
 def test_rows_of_a_table_like_a_pyod_detector():
     """AnomalyDetector on (N, D) features: an MLP trained by default, scores from standardised errors,
     per-feature maps that point at the column that made a row anomalous."""
-    from aekit.tasks.anomaly import AnomalyDetector, roc_curve_auc
+    from aekit.tasks.anomaly import ROW_PRESET, AnomalyDetector, roc_curve_auc
 
     rng = np.random.default_rng(0)
     mixing = rng.normal(size=(2, 6))
@@ -189,7 +189,7 @@ def test_rows_of_a_table_like_a_pyod_detector():
     labels[:20] = 1
     test[:20, 4] += 60  # breaks the correlation in column 4 only (6 of its standard deviations or so)
     det = AnomalyDetector(latent_dim=2, epochs=60, batch_size=64, contamination=0.05).fit(normal)
-    assert det.model_.config.preset == "deep" and det.model_.input_shape == (6,)
+    assert det.model_.config.preset == ROW_PRESET and det.model_.input_shape == (6,)
     scores = det.score_samples(test)
     assert scores.shape == (200,)
     assert roc_curve_auc(scores, labels)[2] > 0.95

@@ -31,7 +31,7 @@ def test_detector_on_a_dataframe_flags_the_broken_rows_and_names_the_column():
     assert np.allclose(det.decision_function(test), scores - det.threshold_)
     shares = det.contributions(test)
     assert shares.shape == (40, 3)  # size, price, colour (two one-hot slots added up)
-    assert np.allclose(shares.sum(1), scores, rtol=1e-4)
+    assert np.allclose(shares.sum(1), det.pixel_maps(test).mean(1), rtol=1e-4)  # the reconstruction error, split
     assert {int(np.argmax(row)) for row in shares[:5]} <= {0, 1}  # size or price, never colour
 
 

@@ -1,9 +1,10 @@
-"""The anomaly threshold saved with a model: the fitted component ``"anomaly"``.
+"""The anomaly threshold saved with a model: the fitted components ``"anomaly"`` and ``"code_neighbours"``.
 
 :class:`~aekit.tasks.anomaly.AnomalyDetector` computes anomaly scores; what it learns from the
 scores of normal data (the threshold, their spread, how the threshold was chosen and with which
 score settings) is an :class:`AnomalyThreshold`, which ``AnomalyDetector.from_model`` rebuilds
-the detector from.
+the detector from. Its default on rows of a table adds a code-space term, the distances to
+reference training codes (:class:`CodeNeighbours`).
 """
 
 from __future__ import annotations
@@ -102,3 +103,76 @@ class AnomalyThreshold(fitted.FittedComponent):
             elbo_samples=fitted.integer(info, "elbo_samples", default=4, minimum=1),
             seed=fitted.integer(info, "seed", default=0),
         )
+
+
+@fitted.register_fitted
+@dataclass(frozen=True, eq=False)
+class CodeNeighbours(fitted.FittedComponent):
+    """The code-space term of the default detector on rows: distances to training codes.
+
+    The score of a row is ``(e - recon_center) / recon_scale + weight * (d - knn_center) /
+    knn_scale``: its reconstruction score ``e`` and the mean distance ``d`` of its code to its
+    ``k`` nearest reference codes, each put on a robust common scale (median and interquartile
+    range over the training rows) so neither term's units dominate the sum.
+
+    Args:
+        codes: reference codes (M, latent_dim) of training rows.
+        k: neighbours whose distances are averaged.
+        weight: weight of the distance term.
+        recon_center, recon_scale, knn_center, knn_scale: the robust centre and spread of each term.
+    """
+
+    key: ClassVar[str] = "code_neighbours"
+    fit_hint: ClassVar[str] = "AnomalyDetector().fit(rows) (the default detector on rows of a table)"
+
+    codes: torch.Tensor
+    k: int
+    weight: float
+    recon_center: float
+    recon_scale: float
+    knn_center: float
+    knn_scale: float
+
+    def __post_init__(self):
+        if not isinstance(self.codes, torch.Tensor) or self.codes.dim() != 2 or len(self.codes) < 1:
+            shape = getattr(self.codes, "shape", self.codes)
+            raise AekitError(f"codes: expected a (M, latent_dim) tensor; got {shape}")
+        if not 1 <= self.k <= len(self.codes):
+            raise AekitError(f"k: expected 1 to {len(self.codes)} (the reference codes); got {self.k}")
+        for name in ("weight", "recon_center", "recon_scale", "knn_center", "knn_scale"):
+            if not np.isfinite(getattr(self, name)):
+                raise AekitError(f"{name}: expected a finite number; got {getattr(self, name)!r}")
+        if self.recon_scale <= 0 or self.knn_scale <= 0:
+            raise AekitError(f"expected positive scales; got recon_scale={self.recon_scale}, "
+                             f"knn_scale={self.knn_scale}")
+
+    @classmethod
+    def fit(cls, codes: torch.Tensor, recon: np.ndarray, distances: np.ndarray, *, k: int,
+            weight: float) -> CodeNeighbours:
+        """From reference ``codes`` and the two terms of training rows (their scores and distances)."""
+
+        def center_scale(values: np.ndarray) -> tuple[float, float]:
+            q1, median, q3 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
+            spread = q3 - q1 if q3 - q1 > 1e-12 else max(float(np.std(values)), 1e-12)
+            return float(median), float(spread)
+
+        (rc, rs), (kc, ks) = center_scale(recon), center_scale(distances)
+        return cls(codes.detach().float().cpu().contiguous(), int(k), float(weight), rc, rs, kc, ks)
+
+    def combine(self, recon: np.ndarray, distances: np.ndarray) -> np.ndarray:
+        """The combined score of rows with reconstruction scores ``recon`` and code distances ``distances``."""
+        return (np.asarray(recon, dtype=np.float64) - self.recon_center) / self.recon_scale \
+            + self.weight * (np.asarray(distances, dtype=np.float64) - self.knn_center) / self.knn_scale
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        info = {"k": self.k, "weight": self.weight, "recon_center": self.recon_center,
+                "recon_scale": self.recon_scale, "knn_center": self.knn_center, "knn_scale": self.knn_scale}
+        return info, {"codes": self.codes}
+
+    @classmethod
+    def from_state(cls, info: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> CodeNeighbours:
+        info = fitted.entry(info, "code_neighbours")
+        return cls(codes=fitted.tensor(tensors, "codes", ndim=2).float(), k=fitted.integer(info, "k", minimum=1),
+                   weight=fitted.number(info, "weight"), recon_center=fitted.number(info, "recon_center"),
+                   recon_scale=fitted.number(info, "recon_scale"), knn_center=fitted.number(info, "knn_center"),
+                   knn_scale=fitted.number(info, "knn_scale"))

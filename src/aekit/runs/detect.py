@@ -13,7 +13,7 @@ from ..data.pixels import as_uint8
 from ..errors import AekitError
 from ..fileio import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_csv_rows
 from ..model import Model
-from ..tasks.anomaly import AnomalyDetector, pixel_errors, resolve_score, roc_curve_auc
+from ..tasks.anomaly import AnomalyDetector, resolve_score, roc_curve_auc
 from ..viz import Report, comparison_grid, plot_histogram, save_png
 from .files import read_inputs
 
@@ -132,8 +132,7 @@ def detect_files(
             raise AekitError(f"--normal-classes: expected class indices like 0 or 3,5; got {normal_classes!r}") \
                 from None
         truth = (~np.isin(images.labels, normal)).astype(np.int64)
-    scores, maps = pixel_errors(det.model_, images.images, det.score_, elbo_samples=det.elbo_samples,
-                                seed=det.seed, progress=n > 5000)
+    scores, maps = det.scores_and_maps(images.images, progress=n > 5000)  # the detector's score, threshold's scale
     predicted = (scores > det.threshold_).astype(np.int64)
     names = images.names or tuple(f"image_{i:05d}" for i in range(n))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -160,6 +160,11 @@ def detect_table(model: Model, path: Any, out_dir: str | os.PathLike, *, id_colu
                 raise AekitError("--save needs a model loaded from a folder")
             model.save(model.path)
     scores, contributions, recon = score_rows(model, table.features, score)
+    scorer = det if fit else (saved if saved is not None and saved.score_ == score and contamination is None else None)
+    if scorer is not None and scorer.neighbours_ is not None:
+        # The threshold was set on the detector's score, code-space term included: score the same way
+        # (the contributions stay the reconstruction part's).
+        scores = scorer.score_samples(table.features)
     threshold: float | None
     if fit:
         threshold = det.threshold_

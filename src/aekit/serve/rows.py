@@ -71,6 +71,8 @@ def _score(call: Call) -> dict[str, Any]:
     scores, maps = model_space_errors(call.model, x_model, score)
     per_column = prep.column_totals(maps) / (maps.shape[1] if score == "mse" else 1)
     threshold = detector.threshold_ if detector is not None and detector.score_ == score else None
+    if threshold is not None and detector.neighbours_ is not None:
+        scores = detector.model_space_scores(x_model)  # as the threshold was set: code-space term included
     return {
         "scores": scores.tolist(), "score": score, "threshold": threshold,
         "anomaly": None if threshold is None else (scores > threshold).astype(int).tolist(),

@@ -32,6 +32,25 @@ BCE, ``1 - local SSIM``, or the per-pixel negative log-likelihood of the decoder
 On rows of features ``(N, D)`` (a vector model, or ``AnomalyDetector("deep")`` trained on a
 table) the scores are ``mse`` (mean squared error of the standardised features) and ``elbo``,
 and the maps are per feature: the contribution of each column to a row's score.
+
+The default on rows, ``AnomalyDetector().fit(X)``, is a recipe chosen on 10 ADBench sets and
+measured on all 30 against PyOD (``bench/adbench.py``, ``bench/results/adbench.md``):
+
+- the ``denoising`` MLP (Gaussian noise 0.5 on the standardised features), a code of a quarter
+  of the columns (2 to 32), hidden sizes chosen automatically, batch 256, Adam at 1e-3;
+- a bounded number of optimisation steps: 40 passes over the training rows, within 30 to 500
+  steps, drawn as ``ROW_EPOCHS`` passes over a subsample (or repeats) of the rows. A 600,000-row
+  table costs what a 13,000-row one does, and an unsupervised fit (outliers among the rows) has
+  too few steps to learn to reconstruct its outliers;
+- the score adds a code-space term to the reconstruction error: the mean distance of a row's
+  code to its 20 nearest codes among 2,000 training rows (:class:`~aekit.thresholds.CodeNeighbours`,
+  saved with the model). Both terms are put on a robust common scale (median, interquartile
+  range over training rows) and summed, so a row is anomalous when it is badly reconstructed,
+  or when it lands far from the training rows in code space, or both.
+
+``pixel_maps`` still gives each column's contribution to the reconstruction term (they average
+to it); the code-space term has no per-column split. ``neighbours=0`` turns it off and
+``steps`` / ``epochs`` / ``latent_dim`` ... override the recipe.
 """
 
 from __future__ import annotations
@@ -52,11 +71,31 @@ from ..metrics import bce_map, ssim, ssim_map
 from ..model import Model, load_model
 from ..models import AEOutput
 from ..registry import LIKELIHOODS
-from ..thresholds import SCORE_KINDS, AnomalyThreshold
+from ..thresholds import SCORE_KINDS, AnomalyThreshold, CodeNeighbours
 
 SCORES = ("auto", *SCORE_KINDS)
 VECTOR_SCORES = ("mse", "elbo")  # bce and ssim compare images
 EPS = 1e-7
+
+# The recipe on rows of a table, chosen on the ADBench dev sets (bench/adbench.py, results/adbench.md).
+ROW_PRESETS = ("dense", "deep", "denoising", "sparse", "contractive", "vae")  # the MLP presets
+ROW_PRESET = "denoising"  # what "auto" trains on rows
+ROW_STEPS = 500  # optimisation steps at most, whatever the number of rows: seconds on 600k rows, and
+#                  an unsupervised fit has too few steps to memorise the outliers among the rows
+ROW_PASSES = 40  # ... and at most this many passes over the training rows (small tables) ...
+ROW_MIN_STEPS = 30  # ... but at least this many steps
+ROW_EPOCHS = 10  # the steps run as this many passes over steps * batch / ROW_EPOCHS rows drawn for training
+ROW_BATCH = 256
+ROW_LR = 1e-3
+ROW_NEIGHBOURS = 20  # k of the code-space term
+ROW_REFERENCE = 2000  # training rows whose codes the code-space term measures distances to
+ROW_WEIGHT = 1.0  # weight of the code-space term against the reconstruction term
+
+
+def row_steps(rows: int, batch_size: int) -> int:
+    """Optimisation steps on ``rows`` training rows: ``ROW_PASSES`` passes, within
+    [``ROW_MIN_STEPS``, ``ROW_STEPS``]."""
+    return int(min(ROW_STEPS, max(ROW_MIN_STEPS, -(-ROW_PASSES * rows // batch_size))))
 
 
 def _has_prior(model: Model) -> bool:
@@ -148,6 +187,23 @@ def _elbo_maps(model: Model, xb: torch.Tensor, samples: int, generator: torch.Ge
     return score, maps / xb.shape[1] if images else maps
 
 
+@torch.inference_mode()
+def code_distances(model: Model, x_model: torch.Tensor, reference: torch.Tensor, k: int, *,
+                   batch_size: int = 4096) -> np.ndarray:
+    """Mean Euclidean distance (N,) from the code of each row of ``x_model`` (model space) to its
+    ``k`` nearest ``reference`` codes (M, latent_dim); the posterior mean for a VAE."""
+    from sklearn.neighbors import NearestNeighbors
+
+    module = model.module.eval()
+    # A tree over the codes: half the time of brute-force distances + top-k on small codes.
+    index = NearestNeighbors(n_neighbors=k).fit(reference.detach().float().cpu().numpy())
+    out = []
+    for start in range(0, x_model.shape[0], batch_size):
+        z = module.encode(x_model[start:start + batch_size].to(model.device)).float()  # (B, latent_dim)
+        out.append(index.kneighbors(z.cpu().numpy())[0].mean(1))
+    return np.concatenate(out).astype(np.float64)
+
+
 def roc_curve_auc(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """False- and true-positive rates and the AUROC of ``scores`` for binary ``labels`` (1 = anomaly)."""
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -165,8 +221,9 @@ class AnomalyDetector:
 
     Args:
         model: a trained :class:`~aekit.Model`, a path to a saved model or run, or a preset name
-            (then :meth:`fit` trains it on ``X``); ``"auto"`` trains ``conv`` on images and ``deep``
-            on rows of features ``(N, D)``.
+            (then :meth:`fit` trains it on ``X``); ``"auto"`` trains ``conv`` on images and, on rows
+            of features ``(N, D)``, ``denoising`` with the table recipe of the module docstring
+            (every MLP preset given rows gets that recipe; options given here win over it).
         score: ``auto``, ``mse``, ``bce``, ``ssim`` or ``elbo`` (see the module docstring).
         contamination: expected share of anomalies in the data given to :meth:`fit`; the
             threshold is then that upper quantile of its scores. ``None`` (unknown): the
@@ -175,6 +232,10 @@ class AnomalyDetector:
         percentile: see ``contamination``.
         val_fraction: share of ``X`` held out for the threshold when a preset is trained.
         elbo_samples: posterior samples per image for the ``elbo`` score.
+        neighbours: ``"auto"`` (20 on rows, 0 on images) or k: add the code-space term, the mean
+            distance to the k nearest codes of training rows (0: off).
+        steps: optimisation steps of the table recipe (default: 40 passes over the training
+            rows, 30 to 500); ignored when ``epochs`` is given.
         out: run folder for training a preset (default: a temporary folder).
         seed: seed of the validation split and of the ELBO samples.
         **train_kwargs: passed to :func:`aekit.train` (``epochs=10``, ``latent_dim=32`` ...).
@@ -184,6 +245,7 @@ class AnomalyDetector:
         threshold_: scores above it are anomalies.
         score_: the resolved score kind.
         scale_: spread (standard deviation) of the normal scores, for :meth:`predict_proba`.
+        neighbours_: the fitted code-space term (:class:`~aekit.thresholds.CodeNeighbours`), or ``None``.
 
     ``fit`` also keeps these as the model's fitted component ``model_.fitted["anomaly"]`` (an
     :class:`~aekit.thresholds.AnomalyThreshold`), which :meth:`save` writes with the model and
@@ -192,7 +254,8 @@ class AnomalyDetector:
 
     def __init__(self, model: Model | str | os.PathLike = "auto", *, score: str = "auto",
                  contamination: float | None = None, percentile: float = 99.0, val_fraction: float = 0.1,
-                 elbo_samples: int = 4, out: str | os.PathLike | None = None, seed: int = 0, **train_kwargs: Any):
+                 elbo_samples: int = 4, neighbours: int | str = "auto", steps: int | None = None,
+                 out: str | os.PathLike | None = None, seed: int = 0, **train_kwargs: Any):
         if contamination is not None and not 0.0 < contamination < 0.5:
             raise AekitError(f"contamination: expected a share in (0, 0.5); got {contamination!r}")
         if not 0.0 < percentile < 100.0:
@@ -201,49 +264,110 @@ class AnomalyDetector:
             raise AekitError(f"val_fraction: expected a share in (0, 1); got {val_fraction!r}")
         if score not in SCORES:
             raise AekitError(f"score: expected one of {', '.join(SCORES)}; got {score!r}")
+        if neighbours != "auto" and not (isinstance(neighbours, int) and neighbours >= 0):
+            raise AekitError(f"neighbours: expected 'auto' or a count >= 0 (0: off); got {neighbours!r}")
+        if steps is not None and not (isinstance(steps, int) and steps >= 1):
+            raise AekitError(f"steps: expected a positive number of optimisation steps; got {steps!r}")
         self.model = model
         self.score = score
         self.contamination = contamination
         self.percentile = percentile
         self.val_fraction = val_fraction
         self.elbo_samples = elbo_samples
+        self.neighbours = neighbours
+        self.steps = steps
         self.out = out
         self.seed = seed
         self.train_kwargs = train_kwargs
 
     # ------------------------------------------------------------------ fitting
-    def _trained(self, X: np.ndarray) -> tuple[Model, np.ndarray]:
-        """The model to use and the images whose scores set the threshold."""
+    def _trained(self, X: np.ndarray) -> tuple[Model, np.ndarray, np.ndarray]:
+        """The model to use, the inputs whose scores set the threshold, and the training inputs."""
         from ..presets import PRESETS
 
         if isinstance(self.model, Model):
-            return self.model, X
+            return self.model, X, X
         preset = self.model
-        if preset == "auto":  # a conv net for images, an MLP for rows of features
-            preset = "deep" if np.ndim(X) == 2 else "conv"
+        rows = np.ndim(X) == 2
+        if preset == "auto":  # a conv net for images, a denoising MLP for rows of features
+            preset = ROW_PRESET if rows else "conv"
         if isinstance(preset, str) and preset in PRESETS:
-            from .embed import train_on_samples
-
             rng = np.random.default_rng(self.seed)
             order = rng.permutation(len(X))
             n_val = max(1, int(round(len(X) * self.val_fraction)))
             held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
             if self.contamination is not None:
                 held = np.arange(len(X))  # the contamination quantile is over all of X
-            return train_on_samples(preset, take(X, train), out=self.out, **self.train_kwargs), take(X, held)
-        return load_model(self.model), X
+            if rows and preset in ROW_PRESETS:
+                return self._train_rows(preset, X, train, held, rng), take(X, held), take(X, train)
+            from .embed import train_on_samples
+
+            model = train_on_samples(preset, take(X, train), out=self.out, **self.train_kwargs)
+            return model, take(X, held), take(X, train)
+        model = load_model(self.model)
+        return model, X, X
+
+    def _train_rows(self, preset: str, X: np.ndarray, train: np.ndarray, held: np.ndarray,
+                    rng: np.random.Generator) -> Model:
+        """Train ``preset`` on rows with the table recipe: ``steps`` optimisation steps whatever the
+        number of rows (``ROW_EPOCHS`` passes over ``steps * batch / ROW_EPOCHS`` rows drawn from
+        ``train``, repeated when there are fewer), a code of a quarter of the columns. Options
+        given to the detector (``epochs``, ``latent_dim``, ``batch_size`` ...) win over the recipe;
+        with ``epochs`` given, all of ``train`` is used for that many epochs."""
+        from ..fitting import fit
+
+        # latent_dim 0: a quarter of the model-space features (config.auto_latent_dim)
+        options: dict[str, Any] = {"latent_dim": 0, "batch_size": ROW_BATCH, "lr": ROW_LR, "seed": self.seed}
+        if preset in ("deep", "denoising", "vae"):
+            options["hidden"] = "auto"  # the vae preset's 512-256 is sized for images
+        options.update(self.train_kwargs)
+        fit_rows = train
+        if "epochs" not in self.train_kwargs:
+            batch = int(options["batch_size"])
+            steps = self.steps or row_steps(len(train), batch)
+            per_epoch = max(1, steps * batch // ROW_EPOCHS)
+            repeats = -(-per_epoch // len(train))
+            fit_rows = np.concatenate([rng.permutation(train) for _ in range(repeats)])[:per_epoch]
+            options["epochs"] = ROW_EPOCHS
+        val = rng.choice(held, size=min(len(held), 2048), replace=False)
+        kind = "table" if is_table(X) else "vector"
+        return fit(take(X, fit_rows), preset, validation=take(X, np.sort(val)), kind=kind, save_to=self.out,
+                   **options)
 
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
         """Train (for a preset) or take the model, and set ``threshold_`` from normal data ``X``."""
         X = _as_images(X)
-        model, held = self._trained(X)
+        model, held, train = self._trained(X)
         self.model_ = model
         self.score_ = resolve_score(model, self.score)
+        self.neighbours_ = None
+        model.fitted.pop(CodeNeighbours.key, None)
+        k = self._neighbour_count(model)
+        if k:
+            self.neighbours_ = self._fit_neighbours(train, k)
+            model.fitted[CodeNeighbours.key] = self.neighbours_
         fitted = AnomalyThreshold.fit(self._scores(held), score=self.score_, contamination=self.contamination,
                                       percentile=self.percentile, elbo_samples=self.elbo_samples, seed=self.seed)
         self._set_fitted(fitted)
         self.model_.fitted[AnomalyThreshold.key] = fitted
         return self
+
+    def _neighbour_count(self, model: Model) -> int:
+        if self.neighbours == "auto":
+            return ROW_NEIGHBOURS if model.preprocessing.kind in ("vector", "table") else 0
+        return int(self.neighbours)
+
+    def _fit_neighbours(self, train: Any, k: int) -> CodeNeighbours:
+        """Reference codes of up to ``ROW_REFERENCE`` training rows, and the spread of both terms over them."""
+        pick = np.sort(np.random.default_rng(self.seed + 1).permutation(len(train))[:ROW_REFERENCE])
+        rows = train.iloc[pick] if hasattr(train, "iloc") else train[pick]
+        x_ref, _ = self.model_.preprocessing.to_model(rows, device=self.model_.device)
+        with torch.inference_mode():
+            codes = torch.cat([self.model_.module.eval().encode(x_ref[i:i + 4096]).float()
+                               for i in range(0, len(x_ref), 4096)])
+        k = min(k, len(codes))
+        recon, _ = model_space_errors(self.model_, x_ref, self.score_, elbo_samples=self.elbo_samples, seed=self.seed)
+        return CodeNeighbours.fit(codes, recon, code_distances(self.model_, x_ref, codes, k), k=k, weight=ROW_WEIGHT)
 
     def _set_fitted(self, fitted: AnomalyThreshold) -> None:
         self.threshold_ = fitted.threshold
@@ -261,11 +385,23 @@ class AnomalyDetector:
 
     def model_space_scores(self, x_model: torch.Tensor) -> np.ndarray:
         """:meth:`score_samples` of a batch already in model space (the server's checked batch)."""
+        return self._model_space_scores_and_maps(x_model)[0]
+
+    def _model_space_scores_and_maps(self, x_model: torch.Tensor, progress: bool = False):
         if not hasattr(self, "score_"):  # fit sets model_ and score_ before it scores its held-out data
             self._check_fitted()
-        scores, _ = model_space_errors(self.model_, x_model, self.score_, elbo_samples=self.elbo_samples,
-                                       seed=self.seed)
-        return scores
+        scores, maps = model_space_errors(self.model_, x_model, self.score_, elbo_samples=self.elbo_samples,
+                                          seed=self.seed, progress=progress)
+        nb = getattr(self, "neighbours_", None)
+        if nb is not None:
+            scores = nb.combine(scores, code_distances(self.model_, x_model, nb.codes, nb.k))
+        return scores, maps
+
+    def scores_and_maps(self, X: Any, *, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score_samples` and :meth:`pixel_maps` of ``X`` in one pass."""
+        self._check_fitted()
+        x_model, _ = self.model_.preprocessing.to_model(_as_images(X), device=self.model_.device)
+        return self._model_space_scores_and_maps(x_model, progress)
 
     # ------------------------------------------------------------------ inference
     def score_samples(self, X: Any) -> np.ndarray:
@@ -299,8 +435,9 @@ class AnomalyDetector:
         return maps
 
     def contributions(self, X: Any) -> np.ndarray:
-        """Each column's share of each row's score, (N, columns): for a table, a categorical
-        column's one-hot slots are added up; for ``mse`` the shares sum to the score."""
+        """Each column's share of each row's reconstruction error, (N, columns): for a table, a
+        categorical column's one-hot slots are added up; for ``mse`` the shares sum to the error
+        (the score itself also has the code-space term when ``neighbours_`` is set)."""
         maps = self.pixel_maps(X)
         if maps.ndim != 2:
             raise AekitError("contributions are per column of rows; for images use pixel_maps")
@@ -331,6 +468,7 @@ class AnomalyDetector:
             raise AekitError(f"the saved anomaly threshold of {model.path or 'this model'} does not fit the model "
                              f"({err}); refit it with {AnomalyThreshold.fit_hint}") from None
         det.model_ = model
+        det.neighbours_ = component(model.fitted, CodeNeighbours)
         det._set_fitted(fitted)
         return det
 
