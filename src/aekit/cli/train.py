@@ -48,6 +48,11 @@ _FLAGS = {
     "val_fraction": ("val_fraction", "share of training images held out for validation (default 0.1)"),
     "limit": ("limit", "use only the first N training images"),
     "image_size": ("image_size", "resize image-folder inputs, e.g. 64 or 64x48"),
+    "window": ("window", "time series: samples per window (makes --dataset a series CSV/Parquet), e.g. 288"),
+    "stride": ("stride", "time series: samples between training windows (default 1)"),
+    "timestamp_column": ("timestamp_column", "time series: the timestamp column (default: 'timestamp' if present)"),
+    "value_columns": ("value_columns", "time series: the value columns, e.g. cpu,mem (default: all others)"),
+    "gaps": ("gaps", "time series: split (default: windows stay inside gap-free segments), ignore, or error"),
 }
 
 
@@ -66,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit train                                     # default model on the default data\n"
                "  aekit train --preset deep --dataset mnist --latent 32 --epochs 20 --out runs/deep32\n"
                "  aekit train --preset conv --dataset photos/ --image-size 64 --set model.channels=32,64,128\n"
-               "  aekit train --resume runs/deep32 --epochs 40      # continue, or train longer",
+               "  aekit train --resume runs/deep32 --epochs 40      # continue, or train longer\n"
+               "  aekit train --preset conv1d --dataset series.csv --timestamp-column timestamp --window 288 "
+               "--out runs/s  # a time series",
     )
     p.add_argument("--preset", default="deep", help="model variant (default: deep)")
     p.add_argument("--dataset", default=None,

@@ -77,6 +77,8 @@ def train(
         progress: show progress bars.
         evaluate: evaluate on the test split and write ``eval.json`` and ``report.html``.
         trackers: any of ``"tensorboard"``, ``"wandb"`` (offline).
+        **series**: with ``window=N`` the dataset is a time series (CSV/Parquet with a timestamp
+            column, see :mod:`aekit.data.series`), trained by :func:`aekit.runs.series.train_series`.
         nproc: data-parallel processes (DDP: gloo on CPU, NCCL with one GPU per process); the
             global batch stays ``batch_size``, split across them. Under ``torchrun`` leave it at 1:
             the processes are already there (see :mod:`aekit.train.distributed`).
@@ -87,6 +89,10 @@ def train(
         >>> model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
         >>> codes = model.encode(images_uint8)
     """
+    if overrides.get("window", overrides.get("data.window")) is not None and not resume:
+        from .series import train_series  # a series (--window): trained in memory, written to a run folder
+
+        return train_series(preset, dataset, out=out, overwrite=overwrite, progress=progress, **overrides)
     device_hint = str(overrides.get("device", overrides.get("train.device", "auto")))
     if nproc != 1:
         return _launch_processes(nproc, preset, dataset=dataset, out=out, resume=resume, overwrite=overwrite,
