@@ -16,7 +16,8 @@ the decoder starts with a linear layer back to the last stage's map.
 ``rnn`` (LSTM or GRU; the "RepeatVector" sequence autoencoder)::
 
     x (B,C,L) ─▶ (B,L,C) ─LSTM(h1)─...─LSTM(hn)─▶ last state (B,hn) ─Linear─▶ latent ─▶ z
-    z ─Linear─▶ (B,hn) ─repeat L times─▶ (B,L,hn) ─LSTM(hn)─...─LSTM(h1)─▶ Linear ─▶ (B,C,L)
+    z ─Linear─▶ (B,hn) ─repeat L times, + a learned vector per step─▶ (B,L,hn) ─LSTM(hn)─...─LSTM(h1)─▶
+      Linear ─▶ (B,C,L)
 
 Decoders end in a plain layer producing logits, like every aekit decoder.
 """
@@ -138,8 +139,8 @@ class RecurrentEncoder(nn.Module):
 
 
 class RecurrentDecoder(nn.Module):
-    """(B, k) -> (B, C, L) logits: a linear layer, the state repeated over L steps, recurrent layers
-    in reverse order, a linear read-out per step."""
+    """(B, k) -> (B, C, L) logits: a linear layer, the state repeated over L steps plus a learned
+    position vector per step, recurrent layers in reverse order, a linear read-out per step."""
 
     def __init__(self, latent_dim: int, hidden: Sequence[int], output_shape: Sequence[int], *, cell: str,
                  dropout: float = 0.0):
@@ -147,9 +148,12 @@ class RecurrentDecoder(nn.Module):
         channels, self.length = (int(s) for s in output_shape)
         sizes = tuple(reversed(tuple(int(h) for h in hidden)))
         self.expand = nn.Linear(latent_dim, sizes[0])
+        # A learned vector per step, added to the repeated code: the decoder knows where in the window
+        # it is from the first update on, instead of having to count steps from a constant input.
+        self.position = nn.Parameter(0.1 * torch.randn(self.length, sizes[0]))
         self.rnn = _Recurrent(cell, sizes[0], sizes, dropout)
         self.readout = nn.Linear(sizes[-1], channels)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.expand(z).unsqueeze(1).expand(-1, self.length, -1)  # (B, L, h_n)
+        h = self.expand(z).unsqueeze(1) + self.position  # (B, 1, h_n) + (L, h_n) -> (B, L, h_n)
         return self.readout(self.rnn(h)).transpose(1, 2)  # (B, C, L)
