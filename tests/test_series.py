@@ -132,7 +132,8 @@ def test_series_model_save_load_round_trip(trained, tmp_path):
     det.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["preprocessing"]["kind"] == "series" and config["preprocessing"]["window"] == 48
-    assert config["preprocessing"]["channels"] == ["ch0", "ch1"] and config["fitted"]["series_anomaly"]["method"] == "max"
+    assert config["preprocessing"]["channels"] == ["ch0", "ch1"]
+    assert config["fitted"]["series_anomaly"]["method"] == "max"
     loaded = SeriesDetector.load(tmp_path / "m")
     assert loaded.model_.preprocessing == det.model_.preprocessing and loaded.fitted_ == det.fitted_
     again = loaded.detect(test)

@@ -210,7 +210,8 @@ def _check_length(series: TimeSeries) -> TimeSeries:
     return series
 
 
-def _series_of_frame(frame: Any, source: str, timestamp_column: str | None, value_columns: tuple[str, ...]) -> TimeSeries:
+def _series_of_frame(frame: Any, source: str, timestamp_column: str | None,
+                     value_columns: tuple[str, ...]) -> TimeSeries:
     pd = pandas_module()
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
@@ -326,7 +327,8 @@ class SeriesLayout:
     def describe(self) -> str:
         parts = [f"{self.n} samples, step {describe_step(self.step, self.time_kind)}"]
         if self.gaps:
-            parts.append(f"{len(self.gaps)} gap(s) (longest {describe_step(max(g for _, g in self.gaps), self.time_kind)})"
+            longest = describe_step(max(g for _, g in self.gaps), self.time_kind)
+            parts.append(f"{len(self.gaps)} gap(s) (longest {longest})"
                          + (f", split into {len(self.segments)} segments" if self.policy == "split" else
                             ", windowed across (gaps=ignore)"))
         if self.duplicates:
@@ -473,7 +475,8 @@ class SeriesPreprocessing:
         if self.gaps not in GAPS:
             raise AekitError(f"preprocessing.gaps: expected one of {', '.join(GAPS)}; got {self.gaps!r}")
         if self.time_kind not in TIME_KINDS:
-            raise AekitError(f"preprocessing.time_kind: expected one of {', '.join(TIME_KINDS)}; got {self.time_kind!r}")
+            raise AekitError(f"preprocessing.time_kind: expected one of {', '.join(TIME_KINDS)}; got "
+                             f"{self.time_kind!r}")
         if not self.gap_factor > 1:
             raise AekitError(f"preprocessing.gap_factor: expected a number > 1; got {self.gap_factor}")
         object.__setattr__(self, "input_shape", (c, int(self.window)))

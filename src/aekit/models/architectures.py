@@ -2,8 +2,8 @@
 
 Each entry of :data:`aekit.registry.ARCHITECTURES` builds ``(encoder, decoder)`` from a
 :class:`~aekit.config.ModelConfig` and the latent's input width, and says which kinds of sample
-it takes (``image`` ``(C, H, W)``, ``vector`` ``(D,)``, ``series`` windows ``(C, L)``). A new architecture is one function
-registered with :func:`register_architecture`; config validation reads the registry.
+it takes (``image`` ``(C, H, W)``, ``vector`` ``(D,)``, ``series`` windows ``(C, L)``). A new architecture
+is one function registered with :func:`register_architecture`; config validation reads the registry.
 """
 
 from __future__ import annotations

@@ -116,8 +116,9 @@ def detect_series(model: Model, path: Any, out_dir: str | os.PathLike, *, fit: A
         "threshold_json": str(out_dir / "threshold.json"),
     }
     if plot:
-        plot_series_anomalies(series.values, s.scores, det.threshold_, [(i["start"], i["end"]) for i in found.intervals],
-                              out_dir / "series.png", timestamps=series.timestamps, channels=series.channels,
+        spans = [(i["start"], i["end"]) for i in found.intervals]
+        plot_series_anomalies(series.values, s.scores, det.threshold_, spans, out_dir / "series.png",
+                              timestamps=series.timestamps, channels=series.channels,
                               title=f"{series.source}: {len(found.intervals)} anomaly interval(s)",
                               score_name=f"{det.score_} ({det.fold_} fold)")
         result["plot"] = str(out_dir / "series.png")

@@ -188,8 +188,8 @@ class SeriesDetector:
     """
 
     def __init__(self, model: Model | str | os.PathLike = "conv1d", *, window: int | None = None, score: str = "mae",
-                 fold: str = "window", threshold: str | float = "max", percentile: float = 99.0, contamination: float | None = None,
-                 min_length: int = 1, merge_gap: int = 0, **train_kwargs: Any):
+                 fold: str = "window", threshold: str | float = "max", percentile: float = 99.0,
+                 contamination: float | None = None, min_length: int = 1, merge_gap: int = 0, **train_kwargs: Any):
         if score not in SERIES_SCORES:
             raise AekitError(f"score: expected one of {', '.join(SERIES_SCORES)}; got {score!r}")
         if fold not in SERIES_FOLDS:
