@@ -205,3 +205,36 @@ def test_cli_train_and_detect_write_the_files(tmp_path, capsys):
     assert main(["detect", str(run), str(bad), "-o", str(tmp_path / "out2")]) != 0
     assert "missing or infinite values" in capsys.readouterr().err
     assert not (tmp_path / "out2").exists()
+
+
+# --------------------------------------------------------------------------- HTTP
+def test_http_detect_on_a_series_model(trained):
+    pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
+    from fastapi.testclient import TestClient
+
+    from aekit.serve import create_app
+
+    det, _ = trained
+    test = frame(400, channels=2, seed=2)
+    test.loc[250:260, "ch1"] += 4.0
+    client = TestClient(create_app({"s": det.model_}, test_images=0))
+    body = {"series": {"timestamp": test["timestamp"].astype(str).tolist(), "ch0": test["ch0"].tolist(),
+                       "ch1": test["ch1"].tolist()}}
+    answer = client.post("/detect", json=body)
+    assert answer.status_code == 200, answer.text
+    got = answer.json()
+    expected = det.detect(test)
+    assert got["threshold"] == pytest.approx(det.threshold_)
+    np.testing.assert_allclose(got["scores"], expected.scores.scores, rtol=1e-5)
+    assert [(i["start"], i["end"]) for i in got["intervals"]] == [(i["start"], i["end"]) for i in expected.intervals]
+    assert client.post("/detect", json={"series": test[["ch0", "ch1"]].to_numpy().tolist()}).status_code == 200
+    # bad requests are 4xx with the reason, never 500
+    short = client.post("/detect", json={"series": [[0.0, 1.0]] * 10})
+    assert short.status_code == 422 and "fewer than one window" in short.json()["detail"]
+    nan = client.post("/detect", json={"series": {"ch0": [1.0, None] * 50, "ch1": [0.0] * 100}})
+    assert nan.status_code == 422, nan.text
+    ragged = client.post("/detect", json={"series": {"ch0": [1.0] * 50, "ch1": [0.0] * 49}})
+    assert ragged.status_code == 422 and "equal length" in ragged.json()["detail"]
+    wrong = client.post("/encode", json={"images": [[0.0] * 48] * 2})
+    assert wrong.status_code == 422 and "use /detect" in wrong.json()["detail"]
+    assert client.get("/models").json()["models"][0]["kind"] == "series"

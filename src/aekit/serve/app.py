@@ -81,11 +81,18 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
         raise AekitError("expected at least one model to serve; got none")
     served: dict[str, Served] = {}
     for name, model in models.items():
-        if model.preprocessing.kind != "image":
-            # The endpoints speak images (PNG bodies, pixel arrays, boxes); refuse before serving 500s.
+        if model.preprocessing.kind not in ("image", "series"):
+            # The endpoints speak images (PNG bodies, pixel arrays, boxes) or series (/detect); refuse before
+            # serving 500s.
             raise AekitError(f"model {name!r} takes {model.preprocessing.describe_input()}; the HTTP server serves "
-                             "image models only for now (use the Python API: model.encode / model.reconstruct)")
+                             "image and series models only for now (use the Python API: model.encode / "
+                             "model.reconstruct)")
         model.module.eval()
+        if model.preprocessing.kind == "series":  # /detect only: no test images, no latent sliders
+            served[name] = Served(name, model, None, None, "a series model: POST /detect", None)
+            log.info("serving %r (%s, %s); POST /detect", name, model.config.preset,
+                     model.preprocessing.describe_input())
+            continue
         images, labels, note = load_test_images(model, test_images, data_dir)
         served[name] = Served(name, model, images, labels, note, latent_range(model, images))
         log.info("serving %r (%s, %s); %s", name, model.config.preset, model.preprocessing.describe_input(), note)
@@ -225,6 +232,8 @@ def _openapi_body(endpoint: Endpoint) -> dict[str, Any]:
             props["mask"] = array | {"description": "(H, W) or (N, H, W), non-zero = missing"}
     elif endpoint.takes == "codes":
         props["codes"] = array | {"description": "(N, k) or (k,) latent codes"}
+    elif endpoint.takes == "series":
+        props["series"] = {"description": "columns {\"timestamp\": [...], \"value\": [...]} or an array (T,) / (T, C)"}
     content: dict[str, Any] = {"application/json": {"schema": {"type": "object", "properties": props}}}
     if endpoint.takes == "bytes":
         content = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}

@@ -135,7 +135,7 @@ def gather_images(endpoint: Endpoint, served: Served, payload: Payload, data: di
 
 def fields_of(endpoint: Endpoint) -> set[str]:
     return {"images": {"images", "mask"} if endpoint.name == "inpaint" else {"images"},
-            "codes": {"codes"}, "nothing": set(), "bytes": set()}[endpoint.takes]
+            "codes": {"codes"}, "nothing": set(), "bytes": set(), "series": {"series"}}[endpoint.takes]
 
 
 def gather_bytes(endpoint: Endpoint, payload: Payload) -> bytes | None:
@@ -195,6 +195,11 @@ def render(result: dict[str, Any], served: Served, fmt: str) -> Response:
 def process(endpoint: Endpoint, served: Served, payload: Payload, query: dict[str, str], fmt: str,
             limits: Limits) -> Response:
     """Everything after reading the body: runs in a worker thread."""
+    series_model = served.model.preprocessing.kind == "series"
+    if series_model != (endpoint.takes == "series"):
+        raise RequestError(422, f"/{endpoint.name} is for {'series' if endpoint.takes == 'series' else 'image'} "
+                                f"models; model {served.name!r} takes {served.model.preprocessing.describe_input()}"
+                                + ("; use /detect" if series_model else ""))
     data = parse_json(payload.json_body) if payload.json_body is not None else {}
     fields = fields_of(endpoint)
     given = {**query, **payload.fields, **{k: v for k, v in data.items() if k not in fields}}
