@@ -77,13 +77,14 @@ def train(
         progress: show progress bars.
         evaluate: evaluate on the test split and write ``eval.json`` and ``report.html``.
         trackers: any of ``"tensorboard"``, ``"wandb"`` (offline).
-        **series**: with ``window=N`` the dataset is a time series (CSV/Parquet with a timestamp
-            column, see :mod:`aekit.data.series`), trained by :func:`aekit.runs.series.train_series`.
         nproc: data-parallel processes (DDP: gloo on CPU, NCCL with one GPU per process); the
             global batch stays ``batch_size``, split across them. Under ``torchrun`` leave it at 1:
             the processes are already there (see :mod:`aekit.train.distributed`).
         **overrides: config fields by name (``latent_dim=16``, ``epochs=5``, ``lr=3e-3``,
             ``hidden=(512, 256)``), or dotted (``"model.activation": "elu"``).
+
+    With ``window=N`` among the overrides the dataset is a time series (a CSV/Parquet file with a
+    timestamp column, see :mod:`aekit.data.series`), trained by :func:`aekit.runs.series.train_series`.
 
     Example:
         >>> model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
