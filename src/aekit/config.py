@@ -164,7 +164,8 @@ class ModelConfig(_ConfigMixin):
         input_shape: the shape of one sample: ``(C, H, W)`` for images, ``(D,)`` for vectors,
             ``(C, L)`` for windows of a series (C channels, L time steps); set from the data at
             training time.
-        latent_dim: size of the code ``z``.
+        latent_dim: size of the code ``z``; 0 means automatic, for rows of a table or vectors:
+            a quarter of the features, from 2 to 32 (:func:`auto_latent_dim`), set when the data is seen.
         hidden: MLP hidden sizes on the encoder side (the decoder mirrors them), or ``"auto"`` to
             pick them from the input and code sizes (see :func:`aekit.models.blocks.auto_hidden_sizes`).
         channels: conv stack channel counts on the encoder side; each stage halves H and W.
@@ -241,7 +242,7 @@ class ModelConfig(_ConfigMixin):
         if self.bottleneck == "spatial" and len(self.input_shape) == 1:
             raise AekitError(f"model.bottleneck=spatial needs images (C, H, W) or series windows (C, L); got "
                              f"input_shape {self.input_shape!r}")
-        _check_positive(owner, "latent_dim", self.latent_dim)
+        _check_positive(owner, "latent_dim", self.latent_dim, allow_zero=True)
         if isinstance(self.hidden, str):
             if self.hidden != "auto":
                 raise AekitError(f"model.hidden: expected a list of sizes or 'auto'; got {self.hidden!r}")
@@ -387,6 +388,15 @@ AUTO_MIN_SAMPLES = 300_000
 AUTO_MAX_EPOCHS = 500
 
 
+AUTO_MAX_LATENT = 32
+
+
+def auto_latent_dim(features: int) -> int:
+    """The code size of ``latent_dim=0`` on rows of ``features`` values: a quarter of them, from 2
+    to ``AUTO_MAX_LATENT`` (a code as wide as the rows would just copy them)."""
+    return int(min(AUTO_MAX_LATENT, max(2, features // 4)))
+
+
 def auto_epochs(n_train: int) -> int:
     """Epochs when none are given: 20, or enough passes to see 300k samples on small data."""
     return int(min(AUTO_MAX_EPOCHS, max(AUTO_EPOCHS, -(-AUTO_MIN_SAMPLES // max(1, n_train)))))
@@ -408,7 +418,8 @@ class TrainConfig(_ConfigMixin):
         early_stopping: stop after this many epochs without a better validation loss (0: off).
         seed: seeds initialisation, shuffling and noise; the same seed gives the same run.
         device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
-        threads: CPU threads for PyTorch (0 leaves PyTorch's default).
+        threads: CPU threads for PyTorch (0: PyTorch's default, but one thread for small MLPs on
+            rows of a table, which run faster on one).
         precision: ``auto`` (default: bf16 for conv models on a CPU with native bf16, else
             fp32; see :mod:`aekit.train.speed`), ``fp32`` or ``bf16`` (autocast of the forward
             pass; the loss stays fp32).
@@ -475,6 +486,9 @@ class DataConfig(_ConfigMixin):
         impute: missing values in a table: ``none`` (an error naming rows and columns),
             ``median``, ``mean`` or ``constant`` (``fill_value``), fitted on the training split.
         fill_value: the value ``impute=constant`` puts in a numeric column.
+        label_column: a table's column of labels, kept out of the features (used to measure
+            detection when present).
+        id_column: a table's column of row ids, kept out of the features (keys the outputs).
         window: time steps per window of a series (kind ``series``); required for series.
         stride: steps between the starts of consecutive training windows of a series.
         timestamp_column: the series' timestamp column (``None``: ``timestamp`` when the data has
@@ -499,6 +513,8 @@ class DataConfig(_ConfigMixin):
     unseen: str = "error"
     impute: str = "none"
     fill_value: float = 0.0
+    label_column: str | None = None
+    id_column: str | None = None
     window: int | None = None
     stride: int = 1
     timestamp_column: str | None = None

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import RunConfig, auto_epochs
+from .config import RunConfig, auto_epochs, auto_latent_dim
 from .data.kinds import KINDS, as_samples, fit_preprocessing, infer_kind
 from .data.preprocess import Preprocessing
 from .data.series import is_series, read_series, split_series
@@ -44,6 +44,10 @@ def prepare_run(run: RunConfig, preprocessing: Preprocessing, n_train: int,
     trained or written.
     """
     run = replace(run, model=run.model.with_overrides(input_shape=preprocessing.input_shape))
+    if run.model.latent_dim == 0:
+        latent = auto_latent_dim(int(np.prod(preprocessing.input_shape)))
+        run = replace(run, model=run.model.with_overrides(latent_dim=latent))
+        log.info("latent_dim not given: a code of %d values for %s", latent, preprocessing.describe_input()[:60])
     if run.train.epochs == 0:
         run = replace(run, train=replace(run.train, epochs=auto_epochs(n_train)))
         log.info("epochs not given: training %d epochs (%d training samples)", run.train.epochs, n_train)
@@ -55,11 +59,25 @@ def prepare_run(run: RunConfig, preprocessing: Preprocessing, n_train: int,
     return run, build_objective(run.objective, run.model, data_range=preprocessing.model_range(device))
 
 
-def set_threads(run: RunConfig, device: torch.device, world: distributed.World) -> None:
+# Below this many parameters an MLP step is too small to split across threads: on rows of a table
+# one thread ran 22x faster than two on a busy 2-core machine (bench/table_scale.py measures it).
+SMALL_MODEL_PARAMS = 100_000
+
+
+def set_threads(run: RunConfig, device: torch.device, world: distributed.World) -> int:
+    """Set PyTorch's CPU threads for training ``run``; returns the count before, to restore."""
+    before = torch.get_num_threads()
     if run.train.threads:
         torch.set_num_threads(run.train.threads)
     elif world.distributed and device.type == "cpu":
         torch.set_num_threads(distributed.threads_per_rank(world))  # N processes share the cores
+    elif device.type == "cpu" and len(run.model.input_shape) == 1 and _mlp_params(run) < SMALL_MODEL_PARAMS:
+        torch.set_num_threads(1)  # small MLPs on rows: thread start-up and sync cost more than they save
+    return before
+
+
+def _mlp_params(run: RunConfig) -> int:
+    return sum(p.numel() for p in build_model(run.model).parameters())
 
 
 def take(samples: Any, index: np.ndarray) -> Any:
@@ -166,14 +184,17 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
         train = take(train, np.arange(min(run.data.limit, len(train))))
     if len(train) == 0:
         raise AekitError(f"x: expected at least one training sample after holding out validation; got {len(data)}")
-    preprocessing = fit_preprocessing(train, kind, run.data)
+    preprocessing = fit_preprocessing(train, kind, run.data, everything=data if kind == "table" else None)
     torch_device = resolve_device(device if device != "auto" else run.train.device)
     run, objective = prepare_run(run, preprocessing, len(train), torch_device)
     world = distributed.current_world()
-    set_threads(run, torch_device, world)
-    train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
-    module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
-                                  progress=progress)
+    threads = set_threads(run, torch_device, world)
+    try:
+        train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
+        module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
+                                      progress=progress)
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process's settings as it found them
     info = {"source": IN_MEMORY, "kind": kind, "splits": {"train": len(train), "val": len(val)},
             "sample_shape": list(preprocessing.input_shape if kind == "table" else train.shape[1:]),
             "dtype": "table" if kind == "table" else str(train.dtype), "seed": run.train.seed}
@@ -204,10 +225,13 @@ def _fit_series(x: Any, preset: str, *, validation: Any, device: str, progress: 
     n_windows = len(preprocessing.to_storage(train))
     run, objective = prepare_run(run, preprocessing, n_windows, torch_device)
     world = distributed.current_world()
-    set_threads(run, torch_device, world)
-    train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
-    module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
-                                  progress=progress)
+    threads = set_threads(run, torch_device, world)
+    try:
+        train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
+        module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
+                                      progress=progress)
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process's settings as it found them
     layout = preprocessing.layout(train)
     info = {"source": series.source if series.source != "x" else IN_MEMORY, "kind": "series",
             "splits": {"train": n_windows, "val": 0 if val_batches is None else val_batches.num_samples},

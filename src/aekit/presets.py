@@ -187,9 +187,14 @@ def kind_defaults(kind: str, spec: Preset) -> dict[str, dict[str, Any]]:
     """
     if kind == "image":
         return {"model": {}, "objective": {}, "data": {}}
-    if kind in ("vector", "table", "series"):  # tables and series windows are standardised in model space
+    if kind == "series":  # windows standardised per channel; the presets' code sizes stay
         probabilistic = spec.model.get("latent") == "gaussian"
         return {"model": {"output_activation": "none"},
+                "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
+                "data": {"normalize": True}}
+    if kind in ("vector", "table"):  # a table is standardised/one-hot features in model space
+        probabilistic = spec.model.get("latent") == "gaussian"
+        return {"model": {"output_activation": "none", "latent_dim": 0},  # 0: a quarter of the features
                 "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
                 "data": {"normalize": True}}
     raise AekitError(f"expected a kind of data in image, vector, table, series; got {kind!r}")

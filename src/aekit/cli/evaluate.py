@@ -35,6 +35,11 @@ def run(args: argparse.Namespace) -> int:
                             progress=not args.json)
     if args.json:
         print(json.dumps(result))
+    elif result.get("kind") == "table":
+        from ..runs.tables import format_table_result
+
+        print(format_table_result(result))
+        print(f"report: {result['report']}")
     else:
         print(format_table(result, result.get("preset", "model")))
         if result.get("likelihood"):

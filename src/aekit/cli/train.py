@@ -22,7 +22,7 @@ def _noise_help() -> str:
 # flag -> config field; every flag is optional and only overrides what the preset sets. The help
 # texts of --loss and --noise are read from the registries when the parser is built.
 _FLAGS = {
-    "latent": ("latent_dim", "size of the code z (default 32)"),
+    "latent": ("latent_dim", "size of the code z (default 32; for tables a quarter of the columns, 2 to 32)"),
     "hidden": ("hidden", "MLP hidden sizes, e.g. 512,256, or 'auto' (784->32 gives 784-128-32)"),
     "channels": ("channels", "conv channels per stage, e.g. 32,64"),
     "activation": ("activation", "relu, leaky_relu, elu, celu, gelu, tanh, sigmoid"),
@@ -48,6 +48,13 @@ _FLAGS = {
     "val_fraction": ("val_fraction", "share of training images held out for validation (default 0.1)"),
     "limit": ("limit", "use only the first N training images"),
     "image_size": ("image_size", "resize image-folder inputs, e.g. 64 or 64x48"),
+    "label_column": ("label_column", "tables: a column of labels kept out of the features (0/1 labels are "
+                                     "used to measure detection)"),
+    "id_column": ("id_column", "tables: a column of row ids kept out of the features (keys the outputs)"),
+    "scaling": ("scaling", "tables: standard (mean, std; default) or robust (median, IQR) for numeric columns"),
+    "impute": ("impute", "tables: missing values are an error (none, default) or filled: median, mean, constant"),
+    "fill_value": ("fill_value", "tables: the value --impute constant fills in (default 0)"),
+    "unseen": ("unseen", "tables: a category not seen in training is an error (default) or 'other'"),
     "window": ("window", "time series: samples per window (makes --dataset a series CSV/Parquet), e.g. 288"),
     "stride": ("stride", "time series: samples between training windows (default 1)"),
     "timestamp_column": ("timestamp_column", "time series: the timestamp column (default: 'timestamp' if present)"),
@@ -71,14 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit train                                     # default model on the default data\n"
                "  aekit train --preset deep --dataset mnist --latent 32 --epochs 20 --out runs/deep32\n"
                "  aekit train --preset conv --dataset photos/ --image-size 64 --set model.channels=32,64,128\n"
-               "  aekit train --resume runs/deep32 --epochs 40      # continue, or train longer\n"
+               "  aekit train --dataset rows.csv --id-column id --label-column fraud --out runs/rows   # a table\n"
                "  aekit train --preset conv1d --dataset series.csv --timestamp-column timestamp --window 288 "
-               "--out runs/s  # a time series",
+               "--out runs/s  # a time series\n"
+               "  aekit train --resume runs/deep32 --epochs 40      # continue, or train longer",
     )
     p.add_argument("--preset", default="deep", help="model variant (default: deep)")
     p.add_argument("--dataset", default=None,
-                   help=f"{', '.join(dataset_names())}, an image folder or .npy/.npz "
-                        "(default: mnist if found locally, else digits)")
+                   help=f"{', '.join(dataset_names())}, an image folder, a table (.csv, .tsv, .parquet, or "
+                        ".npy/.npz of rows (N, D)) or images in .npy/.npz (default: mnist if found locally, "
+                        "else digits)")
     add_data_dir(p)
     p.add_argument("--out", "-o", metavar="RUN", help="run folder (default: runs/<preset>-<dataset>)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")

@@ -69,6 +69,11 @@ class ImageSet:
         return int(self.images.shape[0])
 
     @property
+    def samples(self) -> np.ndarray:
+        """The images, under the name every kind of split shares (a table's is its frame)."""
+        return self.images
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """The shape of one image, ``(H, W, C)``."""
         _, h, w, c = self.images.shape
@@ -123,6 +128,7 @@ class Splits:
     val: ImageSet
     test: ImageSet
     info: dict = field(default_factory=dict)
+    kind = "image"
 
 
 def concat_image_sets(parts: Sequence[ImageSet]) -> ImageSet:

@@ -85,12 +85,13 @@ def as_samples(x: Any, kind: str, what: str = "x") -> np.ndarray:
     return x
 
 
-def fit_preprocessing(samples: Any, kind: str, data: DataConfig) -> Any:
-    """Fit ``kind``'s preprocessing on the training samples, as the run's data settings say."""
+def fit_preprocessing(samples: Any, kind: str, data: DataConfig, *, everything: Any = None) -> Any:
+    """Fit ``kind``'s preprocessing on the training samples, as the run's data settings say.
+    ``everything`` (all rows of a table, held-out ones too) only widens categorical vocabularies."""
     if kind == "table":
         return TablePreprocessing.fit(samples, normalize=data.normalize, scaling=data.scaling, unseen=data.unseen,
                                       impute=None if data.impute == "none" else data.impute,
-                                      fill_value=data.fill_value)
+                                      fill_value=data.fill_value, categories_from=everything)
     if kind == "series":
         return SeriesPreprocessing.fit(samples, window=data.window, normalize=data.normalize, stride=data.stride,
                                        gaps=data.gaps, gap_factor=data.gap_factor)

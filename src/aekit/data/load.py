@@ -21,6 +21,7 @@ from aekit.data.imageset import ImageSet, Splits
 from aekit.data.registry import BUILTINS, canonical_name
 from aekit.data.sources import accepted, find_source
 from aekit.data.splits import check_fraction, make_splits
+from aekit.data.tablesplits import TableSplits, is_table_source, load_table_splits
 from aekit.errors import AekitError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -165,8 +166,16 @@ def default_dataset(data_dir: str | os.PathLike | None) -> str:
     return "digits"
 
 
-def load_splits(data: DataConfig, *, seed: int, progress: bool = True) -> Splits:
-    """The splits a run's :class:`~aekit.config.DataConfig` describes (``dataset="default"`` resolved)."""
+def load_splits(data: DataConfig, *, seed: int, progress: bool = True) -> Splits | TableSplits:
+    """The splits a run's :class:`~aekit.config.DataConfig` describes (``dataset="default"`` resolved):
+    images, or rows of a table (:mod:`aekit.data.tablesplits`) when the dataset is a table file."""
+    if data.dataset != "default" and is_table_source(data.dataset):
+        return load_table_splits(data.dataset, label_column=data.label_column, id_column=data.id_column,
+                                 val_fraction=data.val_fraction, test_fraction=data.test_fraction, seed=seed,
+                                 limit=data.limit)
+    if data.label_column is not None or data.id_column is not None:
+        raise AekitError(f"label_column and id_column name columns of a table; {data.dataset!r} is not a table "
+                         "file (.csv, .tsv, .parquet, or .npy/.npz of rows)")
     size = data.image_size
     if size is not None and len(size) == 1:
         size = (size[0], size[0])

@@ -49,6 +49,8 @@ class Table:
     labels: np.ndarray | None = None
     ids: np.ndarray | None = None
     source: str = "a DataFrame"
+    id_column: str | None = None
+    label_column: str | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -72,7 +74,31 @@ def _read_npz(path: Path) -> tuple[Any, np.ndarray | None]:
     return frame, labels
 
 
-def read_table(path_or_frame: Any, *, label_column: str | None = None, id_column: str | None = None) -> Table:
+def _read_file(path: Path) -> tuple[Any, np.ndarray | None]:
+    """A table file's frame (and an ``.npz``'s labels), with unreadable files as clear errors."""
+    pd = pandas_module()
+    suffix = path.suffix.lower()
+    readers = {".csv": lambda: pd.read_csv(path), ".tsv": lambda: pd.read_csv(path, sep="\t"),
+               ".tab": lambda: pd.read_csv(path, sep="\t"),
+               ".parquet": lambda: pd.read_parquet(path, engine="pyarrow"),
+               ".pq": lambda: pd.read_parquet(path, engine="pyarrow"),
+               ".npy": lambda: frame_of_array(np.load(path, allow_pickle=False), str(path))}
+    if suffix == ".npz":
+        return _read_npz(path)
+    if suffix not in readers:
+        raise AekitError(f"{path}: unknown table format {suffix or '(no suffix)'}; expected .csv, .tsv, "
+                         ".parquet, .npy or .npz")
+    try:
+        return readers[suffix](), None
+    except AekitError:
+        raise
+    except (ValueError, OSError, UnicodeDecodeError) as err:  # pandas' and pyarrow's parse errors are ValueErrors
+        raise AekitError(f"{path}: not a readable {suffix[1:].upper()} table ({type(err).__name__}: "
+                         f"{str(err).strip()[:200]})") from None
+
+
+def read_table(path_or_frame: Any, *, label_column: str | None = None, id_column: str | None = None,
+               min_rows: int = 2) -> Table:
     """Read a table: CSV (``.csv``), TSV (``.tsv``/``.tab``), Parquet (``.parquet``/``.pq``),
     NumPy ``.npy`` / ``.npz`` (an (N, D) array; in ``.npz`` the array ``X``, with labels ``y``
     when present), a ``pandas.DataFrame`` or a 2-D NumPy array. Array columns are named
@@ -82,11 +108,12 @@ def read_table(path_or_frame: Any, *, label_column: str | None = None, id_column
         path_or_frame: a path, a DataFrame or an array.
         label_column: a column holding labels, kept out of the features (``Table.labels``).
         id_column: a column holding row ids, kept out of the features (``Table.ids``).
+        min_rows: fewer rows are an error (2 to train on; 1 to score).
     """
     pd = pandas_module()
     labels = None
     if isinstance(path_or_frame, pd.DataFrame):
-        frame, source = path_or_frame, "a DataFrame"
+        frame, source = path_or_frame.copy(deep=False), "a DataFrame"  # renaming columns must not touch the caller's
     elif isinstance(path_or_frame, np.ndarray):
         frame, source = frame_of_array(path_or_frame, "table"), f"an array of shape {path_or_frame.shape}"
     elif isinstance(path_or_frame, (str, Path)):
@@ -94,20 +121,7 @@ def read_table(path_or_frame: Any, *, label_column: str | None = None, id_column
         source = str(path)
         if not path.is_file():
             raise AekitError(f"table file {path} does not exist" if not path.exists() else f"{path} is not a file")
-        suffix = path.suffix.lower()
-        if suffix == ".csv":
-            frame = pd.read_csv(path)
-        elif suffix in (".tsv", ".tab"):
-            frame = pd.read_csv(path, sep="\t")
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path, engine="pyarrow")
-        elif suffix == ".npy":
-            frame = frame_of_array(np.load(path, allow_pickle=False), str(path))
-        elif suffix == ".npz":
-            frame, labels = _read_npz(path)
-        else:
-            raise AekitError(f"{path}: unknown table format {suffix or '(no suffix)'}; expected .csv, .tsv, "
-                             ".parquet, .npy or .npz")
+        frame, labels = _read_file(path)
     else:
         raise AekitError(f"expected a path, a pandas DataFrame or a 2-D array; got {type(path_or_frame).__name__}")
     frame.columns = [str(c) for c in frame.columns]
@@ -121,8 +135,10 @@ def read_table(path_or_frame: Any, *, label_column: str | None = None, id_column
         labels = frame[label_column].to_numpy()
     ids = frame[id_column].to_numpy() if id_column is not None else None
     features = frame.drop(columns=[c for c in (label_column, id_column) if c is not None]).reset_index(drop=True)
-    if len(features) < 2:
-        raise AekitError(f"{source}: expected at least 2 rows; got {len(features)}")
+    if len(features) < min_rows:
+        rows = f"{min_rows} row{'s' if min_rows > 1 else ''}"
+        raise AekitError(f"{source}: expected at least {rows}; got {len(features)}")
     if features.shape[1] < 1:
         raise AekitError(f"{source}: expected at least one feature column besides the label and id columns")
-    return Table(features=features, labels=labels, ids=ids, source=source)
+    return Table(features=features, labels=labels, ids=ids, source=source, id_column=id_column,
+                 label_column=label_column)

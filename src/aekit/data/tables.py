@@ -31,6 +31,7 @@ SCALINGS = ("standard", "robust", "none")
 UNSEEN = ("error", "other")
 IMPUTE = (None, "median", "mean", "constant")
 OTHER = "<other>"  # the category an unseen value maps to under unseen="other"
+NUMERIC_SHARE = 0.9  # a text column with at least this share of numbers is a numeric column with typos
 
 
 # --------------------------------------------------------------------------- columns
@@ -145,11 +146,15 @@ class TablePreprocessing:
     # ----------------------------------------------------------------- construction
     @classmethod
     def fit(cls, rows: Any, *, normalize: bool = True, scaling: str = "standard", unseen: str = "error",
-            impute: str | None = None, fill_value: float = 0.0) -> TablePreprocessing:
+            impute: str | None = None, fill_value: float = 0.0, categories_from: Any = None) -> TablePreprocessing:
         """Record the columns of a training table (a DataFrame, :class:`Table` or 2-D array) and
         fit each: numeric centre/scale (``normalize=False``: none), categorical vocabulary, and
         the value missing entries take when ``impute`` is set (numeric: the column's median, mean
-        or ``fill_value``; categorical: its most frequent category)."""
+        or ``fill_value``; categorical: its most frequent category).
+
+        ``categories_from`` (the whole table the training rows were drawn from) adds its
+        categories to the vocabularies, so a rare category that fell into the validation or test
+        share is known rather than an error; every statistic is still fitted on ``rows`` alone."""
         if scaling not in SCALINGS:
             raise AekitError(f"scaling: expected one of {', '.join(SCALINGS)}; got {scaling!r}")
         if unseen not in UNSEEN:
@@ -170,9 +175,14 @@ class TablePreprocessing:
             if len(present) == 0:
                 raise AekitError(f"column {name!r} has no values in the training rows")
             if _is_categorical(series):
-                counts = present.map(_native).value_counts(sort=False)
-                categories = tuple(_native(v) for v in sorted(counts.index, key=lambda v: (str(type(v)), str(v))))
-                fill = _native(counts.idxmax()) if impute is not None else None
+                _refuse_stray_text(name, series, missing)
+                counts = {_native(k): int(v) for k, v in present.map(_native).value_counts(sort=False).items()}
+                fill = max(counts, key=counts.__getitem__) if impute is not None else None
+                if categories_from is not None:
+                    extra = _as_frame(categories_from, None)[name]
+                    for value in extra[~_missing(extra)].map(_native).unique():
+                        counts.setdefault(_native(value), 0)
+                categories = tuple(sorted(counts, key=lambda v: (str(type(v)), str(v))))
                 columns.append(Column(name=str(name), type="categorical", dtype=str(series.dtype),
                                       categories=categories, other=unseen == "other", fill=fill))
                 continue
@@ -304,6 +314,13 @@ class TablePreprocessing:
                 out[c.name] = np.array(values, dtype=object)
         return pd.DataFrame(out, columns=self.names)
 
+    def column_totals(self, per_feature: np.ndarray) -> np.ndarray:
+        """Per-feature values in model space (N, D') -> per recorded column (N, columns): a
+        categorical column's one-hot slots are summed, so each column gets one contribution."""
+        per_feature = np.asarray(per_feature)
+        edges = np.cumsum([0] + [c.width for c in self.columns])
+        return np.add.reduceat(per_feature, edges[:-1], axis=1)
+
     # ----------------------------------------------------------------- fast internal path
     def to_storage(self, rows: Any) -> torch.Tensor:
         """A training table -> the float32 model-space tensor the trainer batches by index."""
@@ -363,6 +380,30 @@ def _as_frame(rows: Any, names: list[str] | None) -> Any:
         raise AekitError(f"expected {len(names)} columns ({', '.join(map(repr, names))}); "
                          f"got an array with {array.shape[1]}")
     return pd.DataFrame(array, columns=names)
+
+
+def _refuse_stray_text(name: Any, series: Any, missing: np.ndarray) -> None:
+    """A text column whose values are nearly all numbers is a numeric column with typos ("12,5",
+    "n/a", "?"): one-hot encoding every number as a category would hide that, so it is an error."""
+    pd = pandas_module()
+    if pd.api.types.is_bool_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype):
+        return
+    numbers = pd.to_numeric(series.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+    text = np.flatnonzero(np.isnan(numbers) & ~missing)
+    present = int((~missing).sum())
+    if len(text) and present - len(text) >= NUMERIC_SHARE * present:
+        examples = ", ".join(repr(series.iloc[i]) for i in text[:SHOWN])
+        raise AekitError(f"column {name!r} holds numbers, with text at {row_list(text)} ({examples}); fix or "
+                         "blank those values (blanks are missing values: see impute), or make the column "
+                         "all text to treat it as categories")
+
+
+def check_stray_text(frame: Any) -> None:
+    """Refuse numeric columns with stray text anywhere in a whole table (see :func:`_refuse_stray_text`),
+    before it is split: in a split without the text, the column would look like categories."""
+    for name in frame.columns:
+        if _is_categorical(frame[name]):
+            _refuse_stray_text(name, frame[name], _missing(frame[name]))
 
 
 def _check_no_missing(frame: Any, names: Any) -> None:

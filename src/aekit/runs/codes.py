@@ -25,8 +25,10 @@ def _require_pyarrow():
     return pq
 
 
-def write_codes(path: str | os.PathLike, codes: np.ndarray, names: Any = None, labels: Any = None) -> Path:
-    """Codes to ``.npy`` (the array only), ``.csv`` or ``.parquet`` (``name``, ``z0..``, ``label`` columns)."""
+def write_codes(path: str | os.PathLike, codes: np.ndarray, names: Any = None, labels: Any = None, *,
+                name_column: str = "name") -> Path:
+    """Codes to ``.npy`` (the array only), ``.csv`` or ``.parquet`` (``name``, ``z0..``, ``label`` columns;
+    a table's rows are keyed by ``name_column``, its id column)."""
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -43,10 +45,10 @@ def write_codes(path: str | os.PathLike, codes: np.ndarray, names: Any = None, l
         np.save(buf, codes, allow_pickle=False)
         atomic_write_bytes(path, buf.getvalue())
     elif suffix == ".csv":
-        rows = [["name", *columns] + (["label"] if labels is not None else [])]
+        rows = [[name_column, *columns] + (["label"] if labels is not None else [])]
         for i, row in enumerate(codes):
             rows.append([str(names[i]), *(repr(float(v)) for v in row)]
-                        + ([int(labels[i])] if labels is not None else []))
+                        + ([_label(labels[i])] if labels is not None else []))
         atomic_write_csv(path, rows)
     else:
         pq = _require_pyarrow()
@@ -54,13 +56,19 @@ def write_codes(path: str | os.PathLike, codes: np.ndarray, names: Any = None, l
 
         import pyarrow as pa
 
-        table = {"name": [str(n) for n in names], **{c: codes[:, i] for i, c in enumerate(columns)}}
+        table = {name_column: [str(n) for n in names], **{c: codes[:, i] for i, c in enumerate(columns)}}
         if labels is not None:
-            table["label"] = np.asarray(labels, dtype=np.int64)
+            table["label"] = pa.array([_label(v) for v in labels])
         buf = io.BytesIO()
         pq.write_table(pa.table(table), buf)
         atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def _label(value: Any) -> Any:
+    """A label as written: class indices as ints, a table's labels as they were."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, (int, np.integer)) else value
 
 
 def read_codes(path: str | os.PathLike, latent_dim: int | None = None) -> tuple[np.ndarray, list[str] | None]:

@@ -19,6 +19,7 @@ from ..tasks.evaluate import evaluate_model, format_table
 from ..train.callbacks import read_metrics
 from .folder import run_dir_of
 from .report import write_run_report
+from .tables import evaluate_table_run, format_table_result
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 def evaluate_run(model: Model, splits: Any, out: str | Path, *, history: list[dict] | None = None) -> dict[str, Any]:
     """Evaluate on the test split, write ``eval.json``, pictures and ``report.html`` into ``out``."""
     out = Path(out)
+    if splits.kind == "table":
+        result = evaluate_table_run(model, splits, out, history=history)
+        log.info("%s", format_table_result(result))
+        log.info("report: %s", out / "report.html")
+        return result
     pca_train = splits.train if len(splits.val) == 0 else ImageSet(
         images=np.concatenate([splits.train.images, splits.val.images]), labels=None)
     result = evaluate_model(model, splits.test, pca_train=pca_train, keep_pca=True)
@@ -57,8 +63,8 @@ def evaluate_saved(
     """
     model = load_model(run_or_model, device=resolve_device(device))
     data_cfg = model.config.data
-    if model.preprocessing.kind != "image":
-        raise AekitError(f"{run_or_model}: evaluation against PCA with image metrics needs an image model; this one "
+    if model.preprocessing.kind not in ("image", "table"):
+        raise AekitError(f"{run_or_model}: evaluation against PCA needs an image or table model; this one "
                          f"takes {model.preprocessing.describe_input()}")
     if dataset is None and data_cfg.dataset == IN_MEMORY:
         raise AekitError(f"{run_or_model} was fitted on arrays in memory (aekit.fit), so there is no dataset to "
@@ -68,6 +74,8 @@ def evaluate_saved(
     if data_dir is not None:
         data_cfg = replace(data_cfg, data_dir=data_dir)
     splits = load_splits(data_cfg, seed=model.config.train.seed, progress=progress)
+    if model.preprocessing.kind == "table":
+        return _evaluate_saved_table(model, run_or_model, splits, split, out)
     target: ImageSet = getattr(splits, split)
     h, w, c = target.shape
     if (c, h, w) != tuple(model.input_shape):
@@ -91,3 +99,28 @@ def evaluate_saved(
         result["report"] = str(report)
     return result
 
+
+
+def _evaluate_saved_table(model: Model, run_or_model: str | Path, splits: Any, split: str,
+                          out: str | Path | None) -> dict[str, Any]:
+    if splits.kind != "table":
+        raise AekitError(f"{run_or_model} takes {model.preprocessing.describe_input()}; "
+                         f"{splits.name!r} is not a table")
+    if split != "test":
+        splits = replace_test(splits, getattr(splits, split))
+    run_dir = run_dir_of(run_or_model)
+    out_dir = (run_dir if out == "<run>" else Path(out)) if out is not None else None
+    if out_dir is None:
+        raise AekitError("table evaluation writes its report: give an output folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history = read_metrics(run_dir / "metrics.jsonl") if run_dir is not None else []
+    result = evaluate_table_run(model, splits, out_dir, history=history)
+    result["report"] = str(out_dir / "report.html")
+    return result
+
+
+def replace_test(splits: Any, rows: Any) -> Any:
+    """``splits`` with ``rows`` as the split evaluated."""
+    from dataclasses import replace as replace_fields
+
+    return replace_fields(splits, test=rows)

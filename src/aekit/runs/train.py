@@ -15,18 +15,21 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..config import RunConfig
 from ..data import default_dataset, load_splits
-from ..data.imageset import ImageSet
+from ..data.kinds import fit_preprocessing, preprocessing_from_dict
 from ..data.preprocess import Preprocessing
+from ..data.tablesplits import is_table_source
 from ..errors import AekitError
 from ..fitting import make_batches, prepare_run, set_threads, train_module
 from ..model import Model, load_model, resolve_device
 from ..models import build_model
 from ..objectives import Objective
 from ..presets import build_run_config, route_overrides
+from ..tasks.anomaly import fit_threshold_after_training
 from ..tasks.generate import fit_sampler_after_training
 from ..train import distributed
 from ..train.callbacks import MetricsFile, check_trackers, make_trackers, read_metrics
@@ -111,15 +114,18 @@ def train(
     check_trackers(tuple(trackers))
     run = _fresh_run_config(preset, dataset, overrides)
     folder = RunFolder(Path(out) if out is not None else default_run_dir(preset, run.data.dataset))
-    if world.is_main and folder.holds_run():  # rank 0 alone checks, clears and writes the run folder
-        if not overwrite:
-            folder.refuse_existing()
-        folder.clear()
+    if world.is_main and folder.holds_run() and not overwrite:
+        folder.refuse_existing()
+    # Everything that can refuse the data (unreadable file, bad values, a config that does not fit)
+    # runs before an existing run folder is cleared, so bad input never costs the previous run.
     log.info("loading dataset %r ...", run.data.dataset)
     splits = load_splits(run.data, seed=run.train.seed, progress=progress)
-    preprocessing = Preprocessing.fit(splits.train.images, normalize=run.data.normalize)
+    preprocessing = fit_preprocessing(splits.train.samples, splits.kind, run.data,
+                                      everything=getattr(splits, "everything", None))
     device = distributed.rank_device(resolve_device(run.train.device), world)
     run, objective = prepare_run(run, preprocessing, len(splits.train), device)
+    if world.is_main and folder.holds_run():  # rank 0 alone clears and writes the run folder
+        folder.clear()
     if world.is_main:
         folder.root.mkdir(parents=True, exist_ok=True)
         folder.write_record(run, preprocessing, splits.info, state="running", epochs_done=0, processes=world.size)
@@ -149,8 +155,9 @@ def resume_run(run_dir: str | os.PathLike, *, progress: bool = True, evaluate: b
             f"for {planned} epochs; start a new run instead"
         )
     splits = load_splits(run.data, seed=run.train.seed, progress=progress)
-    preprocessing = Preprocessing.fit(splits.train.images, normalize=run.data.normalize)
-    if preprocessing != Preprocessing.from_dict(record["preprocessing"]):
+    preprocessing = fit_preprocessing(splits.train.samples, splits.kind, run.data,
+                                      everything=getattr(splits, "everything", None))
+    if preprocessing != preprocessing_from_dict(record["preprocessing"]):
         raise AekitError(
             f"the data loaded now differs from the data {folder.root} was trained on (preprocessing "
             f"{preprocessing.to_dict()} vs recorded {record['preprocessing']}); check --data-dir"
@@ -168,8 +175,10 @@ def _fresh_run_config(preset: str, dataset: str | None, overrides: dict[str, Any
     routed = route_overrides(overrides)
     if dataset is not None:
         routed["data"]["dataset"] = dataset
-    run = build_run_config(preset, model=routed["model"], objective=routed["objective"], train=routed["train"],
-                           data=routed["data"])
+    name = routed["data"].get("dataset", "default")
+    kind = "table" if name != "default" and is_table_source(name) else "image"
+    run = build_run_config(preset, kind=kind, model=routed["model"], objective=routed["objective"],
+                           train=routed["train"], data=routed["data"])
     if run.data.dataset == "default":
         run = replace(run, data=replace(run.data, dataset=default_dataset(run.data.data_dir)))
     return run
@@ -219,12 +228,12 @@ def _execute(folder: RunFolder, run: RunConfig, objective: Objective, splits, pr
     elif folder.checkpoint.exists() and world.is_main:
         folder.checkpoint.unlink()
     n_train, n_val = len(splits.train), len(splits.val)
-    train_batches, val_batches = make_batches(run, preprocessing, splits.train.images, splits.val.images,
+    train_batches, val_batches = make_batches(run, preprocessing, splits.train.samples, splits.val.samples,
                                               device=device, world=world)
     if world.distributed:
         # Each process keeps only its shard; rank 0 reloads the whole set after training for the
         # sampler fit and the evaluation.
-        splits.train = ImageSet(splits.train.images[:1].copy())  # a view would keep the whole array alive
+        splits.train = splits.train.subset(np.arange(1))  # a copy: a view would keep the whole array alive
     data_info = splits.info
 
     def export(best_state: dict[str, torch.Tensor]) -> None:
@@ -238,7 +247,7 @@ def _execute(folder: RunFolder, run: RunConfig, objective: Objective, splits, pr
     callbacks = [metrics, *make_trackers(tuple(trackers), folder.root, run.to_dict())] if world.is_main else []
     if world.is_main:
         n_params = sum(p.numel() for p in build_model(run.model).parameters())
-        log.info("training %s on %s: %d train / %d val images, %s parameters, device %s%s, run folder %s",
+        log.info("training %s on %s: %d train / %d val samples, %s parameters, device %s%s, run folder %s",
                  run.preset, run.data.dataset, n_train, n_val, f"{n_params:,}", device,
                  f" x {world.size} processes" if world.distributed else "", folder.root)
         if world.distributed:
@@ -253,6 +262,8 @@ def _execute(folder: RunFolder, run: RunConfig, objective: Objective, splits, pr
     if world.distributed:
         splits = load_splits(run.data, seed=run.train.seed, progress=False)
     fit_sampler_after_training(model, splits)  # deterministic AEs become generative
+    if splits.kind == "table":
+        fit_threshold_after_training(model, splits)  # so `aekit detect RUN rows.csv` labels rows at once
     model.save(folder.model_dir)
     folder.write_record(run, preprocessing, data_info, state="finished", epochs_done=result.state.epoch,
                         best_epoch=result.state.best_epoch, best_val_loss=result.state.best_val,

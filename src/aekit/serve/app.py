@@ -62,6 +62,9 @@ def corruption_menu() -> list[dict[str, Any]]:
             for kind in CORRUPTIONS.values()]
 
 
+SERVED_KINDS = ("image", "table", "series")
+
+
 def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None, test_images: int = 300,
                data_dir: str | None = None) -> FastAPI:
     """A FastAPI app serving ``models`` (one, or a dict name -> model; the first is the default).
@@ -81,19 +84,15 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
         raise AekitError("expected at least one model to serve; got none")
     served: dict[str, Served] = {}
     for name, model in models.items():
-        if model.preprocessing.kind not in ("image", "series"):
-            # The endpoints speak images (PNG bodies, pixel arrays, boxes) or series (/detect); refuse before
-            # serving 500s.
+        kind = model.preprocessing.kind
+        if kind not in SERVED_KINDS:
+            # The endpoints speak images or rows; refuse before serving 500s.
             raise AekitError(f"model {name!r} takes {model.preprocessing.describe_input()}; the HTTP server serves "
-                             "image and series models only for now (use the Python API: model.encode / "
-                             "model.reconstruct)")
+                             f"{' and '.join(SERVED_KINDS)} models (use the Python API for this one)")
         model.module.eval()
-        if model.preprocessing.kind == "series":  # /detect only: no test images, no latent sliders
-            served[name] = Served(name, model, None, None, "a series model: POST /detect", None)
-            log.info("serving %r (%s, %s); POST /detect", name, model.config.preset,
-                     model.preprocessing.describe_input())
-            continue
-        images, labels, note = load_test_images(model, test_images, data_dir)
+        images, labels, note = (load_test_images(model, test_images, data_dir) if kind == "image"
+                                else (None, None, "a series model: POST /detect" if kind == "series"
+                                      else f"a {kind} model: send rows as JSON"))
         served[name] = Served(name, model, images, labels, note, latent_range(model, images))
         log.info("serving %r (%s, %s); %s", name, model.config.preset, model.preprocessing.describe_input(), note)
     default = next(iter(served))

@@ -324,7 +324,9 @@ def model_info(name: str, model: Model, test_count: int, latent_range: list[list
                 "latent_range": latent_range, "test_images": 0, "path": str(model.path) if model.path else None}
     c, h, w = model.input_shape
     return {
-        "name": name, "preset": model.config.preset, "input_shape": [c, h, w], "channel_order": prep.channel_order,
+        "name": name, "preset": model.config.preset, "kind": prep.kind, "input_shape": list(model.input_shape),
+        "channel_order": getattr(prep, "channel_order", None),
+        "columns": getattr(prep, "names", None) if prep.kind == "table" else None,
         "preprocessing": prep.to_dict(), "latent": model.config.model.latent, "latent_dim": model.latent_dim,
         "vae": has_prior(model), "latent_range": latent_range, "test_images": test_count,
         "path": str(model.path) if model.path else None,

@@ -22,6 +22,7 @@ from ..errors import AekitError
 from ..viz import encode_png
 from .endpoints import Call, Endpoint
 from .inputs import Limits, Payload, RequestError, decode_png, json_array, parse_json, parse_options
+from .rows import row_endpoint, rows_frame
 from .served import Served
 
 QUERY_KEYS = {"model", "format"}
@@ -135,7 +136,8 @@ def gather_images(endpoint: Endpoint, served: Served, payload: Payload, data: di
 
 def fields_of(endpoint: Endpoint) -> set[str]:
     return {"images": {"images", "mask"} if endpoint.name == "inpaint" else {"images"},
-            "codes": {"codes"}, "nothing": set(), "bytes": set(), "series": {"series"}}[endpoint.takes]
+            "codes": {"codes"}, "nothing": set(), "bytes": set(), "rows": {"rows"},
+            "series": {"series"}}[endpoint.takes]
 
 
 def gather_bytes(endpoint: Endpoint, payload: Payload) -> bytes | None:
@@ -195,11 +197,17 @@ def render(result: dict[str, Any], served: Served, fmt: str) -> Response:
 def process(endpoint: Endpoint, served: Served, payload: Payload, query: dict[str, str], fmt: str,
             limits: Limits) -> Response:
     """Everything after reading the body: runs in a worker thread."""
-    series_model = served.model.preprocessing.kind == "series"
-    if series_model != (endpoint.takes == "series"):
-        raise RequestError(422, f"/{endpoint.name} is for {'series' if endpoint.takes == 'series' else 'image'} "
-                                f"models; model {served.name!r} takes {served.model.preprocessing.describe_input()}"
-                                + ("; use /detect" if series_model else ""))
+    if served.model.preprocessing.kind == "table":
+        endpoint = row_endpoint(endpoint.name)
+        if payload.files or payload.raw is not None:
+            raise RequestError(415, f"/{endpoint.name} of a table model takes JSON rows, not files")
+    else:
+        series_model = served.model.preprocessing.kind == "series"
+        if series_model != (endpoint.takes == "series"):
+            raise RequestError(422, f"/{endpoint.name} is for {'series' if endpoint.takes == 'series' else 'image'} "
+                                    f"models; model {served.name!r} takes "
+                                    f"{served.model.preprocessing.describe_input()}" + ("; use /detect" if series_model
+                                                                                       else ""))
     data = parse_json(payload.json_body) if payload.json_body is not None else {}
     fields = fields_of(endpoint)
     given = {**query, **payload.fields, **{k: v for k, v in data.items() if k not in fields}}
@@ -209,6 +217,10 @@ def process(endpoint: Endpoint, served: Served, payload: Payload, query: dict[st
                                 "PNG files in a multipart form or JSON")
     images = gather_images(endpoint, served, payload, data, limits)
     extra = {k: v for k, v in data.items() if k in fields}
+    if endpoint.takes == "rows":
+        if "rows" not in extra:
+            raise RequestError(422, f"/{endpoint.name} expects JSON {{\"rows\": [{{\"column\": value, ...}}, ...]}}")
+        extra["rows"] = rows_frame(extra["rows"], limits)
     file = gather_bytes(endpoint, payload)
     if file is not None:
         extra["file"] = file

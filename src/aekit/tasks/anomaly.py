@@ -44,8 +44,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data.tables import is_table
 from ..errors import AekitError, NotFittedError
 from ..fitted import component
+from ..fitting import take
 from ..metrics import bce_map, ssim, ssim_map
 from ..model import Model, load_model
 from ..models import AEOutput
@@ -228,7 +230,7 @@ class AnomalyDetector:
             held, train = np.sort(order[:n_val]), np.sort(order[n_val:])
             if self.contamination is not None:
                 held = np.arange(len(X))  # the contamination quantile is over all of X
-            return train_on_samples(preset, X[train], out=self.out, **self.train_kwargs), X[held]
+            return train_on_samples(preset, take(X, train), out=self.out, **self.train_kwargs), take(X, held)
         return load_model(self.model), X
 
     def fit(self, X: Any, y: Any = None) -> AnomalyDetector:
@@ -296,6 +298,16 @@ class AnomalyDetector:
                                seed=self.seed)
         return maps
 
+    def contributions(self, X: Any) -> np.ndarray:
+        """Each column's share of each row's score, (N, columns): for a table, a categorical
+        column's one-hot slots are added up; for ``mse`` the shares sum to the score."""
+        maps = self.pixel_maps(X)
+        if maps.ndim != 2:
+            raise AekitError("contributions are per column of rows; for images use pixel_maps")
+        prep = self.model_.preprocessing
+        per_column = prep.column_totals(maps) if hasattr(prep, "column_totals") else maps
+        return per_column / maps.shape[1] if self.score_ == "mse" else per_column
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Save the model folder with the threshold in its fitted state."""
@@ -330,8 +342,20 @@ class AnomalyDetector:
         return f"AnomalyDetector({name!r}, score={self.score!r}{fitted})"
 
 
+def fit_threshold_after_training(model: Model, splits: Any, percentile: float = 99.0) -> AnomalyThreshold:
+    """Called by the trainer for tables: the ``percentile``-th percentile of the validation rows'
+    scores (the training rows' when there is no validation split) becomes the saved threshold."""
+    held = splits.val if len(splits.val) else splits.train
+    score = resolve_score(model, "auto")
+    x_model, _ = model.preprocessing.to_model(held.samples, device=model.device)
+    scores, _ = model_space_errors(model, x_model, score)
+    fitted = AnomalyThreshold.fit(scores, score=score, percentile=percentile)
+    model.fitted[AnomalyThreshold.key] = fitted
+    return fitted
+
+
 def _as_images(X: Any) -> Any:
-    if isinstance(X, torch.Tensor):
+    if isinstance(X, torch.Tensor) or is_table(X):
         return X
     X = np.asarray(X)
     if X.ndim == 3:  # (N, H, W) grayscale

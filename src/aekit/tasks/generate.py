@@ -100,7 +100,7 @@ def fit_sampler_after_training(model: Model, splits: Any) -> None:
     if has_prior(model) or len(splits.train) < 20:
         return
     n_components = min(10, len(splits.train) // 2)
-    sampler = fit_sampler(model, splits.train.images, n_components=n_components, seed=model.config.train.seed)
+    sampler = fit_sampler(model, splits.train.samples, n_components=n_components, seed=model.config.train.seed)
     log.info("fitted a %d-component Gaussian mixture sampler on %d training codes", n_components, sampler.n_fit_)
 
 
@@ -113,4 +113,4 @@ def fit_sampler_from_training_data(model: Model, *, data_dir: str | None = None,
 
     data = model.config.data if data_dir is None else replace(model.config.data, data_dir=data_dir)
     splits = load_splits(data, seed=model.config.train.seed, progress=progress)
-    return fit_sampler(model, splits.train.images, n_components=n_components, seed=model.config.train.seed)
+    return fit_sampler(model, splits.train.samples, n_components=n_components, seed=model.config.train.seed)
