@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "without a saved threshold needs --fit NORMAL (normal images whose scores set it; --save "
                     "keeps it in the model folder). For tables: OUT/scores.csv keyed by the id column, "
                     "OUT/top_rows.csv and report.html with the columns that made each top row anomalous; the "
-                    "threshold saved at training is used unless --fit or --contamination is given. For a model trained on a time series (aekit train --window) "
+                    "threshold saved at training is used unless --fit or --contamination is given. "
+                    "For a model trained on a time series (aekit train --window) "
                     "INPUT is one series (CSV/Parquet): writes OUT/scores.csv (per timestamp), OUT/intervals.csv "
                     "and .json (anomaly intervals), OUT/threshold.json and OUT/series.png.",
         epilog="examples:\n"
