@@ -43,10 +43,10 @@ def test_overrides_parse_strings_and_reject_unknown():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"activation": "swish"}, "expected one of"),
-    ({"latent_dim": 0}, "latent_dim"),
+    ({"latent_dim": -1}, "latent_dim"),  # 0 means automatic (main: auto_latent_dim)
     ({"hidden": "big"}, "hidden"),
     ({"kernel_size": 4}, "odd"),
-    ({"input_shape": (28, 28)}, "input_shape"),
+    ({"input_shape": (1, 28, 28, 1)}, "input_shape"),  # (28, 28) is a series window (C, L) now
 ])
 def test_model_config_validation(kwargs, message):
     with pytest.raises(AekitError, match=message):

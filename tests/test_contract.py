@@ -1,5 +1,5 @@
 """The contract every preset keeps, on every kind of data it takes, checked on tiny CPU configs:
-images 1x8x8 and vectors of 12 features, 2-D codes.
+images 1x8x8, vectors of 12 features and series windows of 2 channels x 16 steps, 2-D codes.
 
 A new preset added to ``aekit.presets.PRESETS``, or a new kind an architecture takes, is picked
 up here automatically.
@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from aekit.data.preprocess import Preprocessing
+from aekit.data.series import SeriesPreprocessing
 from aekit.data.vectors import VectorPreprocessing
 from aekit.errors import AekitError
 from aekit.model import Model, load_model, save_model
@@ -18,10 +19,12 @@ from aekit.models import ARCHITECTURES, build_model
 from aekit.objectives import build_objective
 from aekit.presets import PRESETS, build_run_config
 
-SHAPES = {"image": (1, 8, 8), "vector": (12,)}
+SHAPES = {"image": (1, 8, 8), "vector": (12,), "series": (2, 16)}
 
 
 def preprocessing(kind: str):
+    if kind == "series":
+        return SeriesPreprocessing(channels=("a", "b"), window=16, mean=(1.0, -2.0), std=(2.0, 0.5))
     return Preprocessing(SHAPES["image"]) if kind == "image" else VectorPreprocessing(SHAPES["vector"])
 
 
@@ -57,6 +60,8 @@ def test_every_kind_is_covered():
     kinds = {k for _, k in CASES}
     assert kinds == set(SHAPES), kinds
     assert {p for p, k in CASES if k == "vector"} >= {"dense", "deep", "denoising", "sparse", "contractive", "vae"}
+    assert {p for p, k in CASES if k == "series"} >= {"conv1d", "conv1d-denoising", "conv1d-vae", "lstm", "lstm-vae",
+                                                      "deep"}
 
 
 def test_shapes(case):
@@ -128,6 +133,17 @@ def test_bad_input_is_rejected(case):
             model.encode(torch.full((2, 1, 8, 8), 7.0))
         with pytest.raises(AekitError, match="expected a batch of shape"):
             module(torch.zeros(2, 1, 9, 9))
+    elif kind == "series":
+        with pytest.raises(AekitError, match="windows of 16 steps"):
+            model.reconstruct(torch.zeros(2, 2, 17))
+        with pytest.raises(AekitError, match="NaN"):
+            model.encode(torch.full((2, 2, 16), float("nan")))
+        with pytest.raises(AekitError, match="text"):
+            model.encode(__import__("pandas").DataFrame({"a": ["x"] * 20, "b": [1.0] * 20}))
+        with pytest.raises(AekitError, match="fewer than one window"):
+            model.encode(torch.zeros(10, 2).numpy())
+        with pytest.raises(AekitError, match="expected a batch of shape"):
+            module(torch.zeros(2, 2, 17))
     else:
         with pytest.raises(AekitError, match="rows of 12 features"):
             model.reconstruct(torch.zeros(2, 13))

@@ -348,7 +348,7 @@ def test_a_vector_model_is_refused_with_a_clear_error():
 
     rows = np.random.default_rng(0).normal(size=(64, 5))
     model = aekit.fit(rows, preset="dense", epochs=1, latent_dim=2)
-    with pytest.raises(aekit.AekitError, match="rows of 5 features.*serves image and table models"):
+    with pytest.raises(aekit.AekitError, match="rows of 5 features.*serves image, table and series models"):
         create_app({"table": model})
 
 

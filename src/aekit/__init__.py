@@ -16,6 +16,7 @@ outside, and it then works by name everywhere a built-in one does.
 
 from ._version import __version__
 from .config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
+from .data.series import TimeSeries, read_series
 from .data.sources import register_source
 from .errors import AekitError, NotFittedError
 from .fitting import fit
@@ -25,6 +26,7 @@ from .models.latents import register_latent
 from .objectives import Objective, build_objective, register_corruption, register_likelihood, register_regulariser
 from .presets import PRESETS, preset_names
 from .runs.train import train
+from .tasks.series import SeriesDetector
 
 
 def load(path, *, device: str = "cpu") -> Model:
@@ -44,4 +46,5 @@ __all__ = [
     "Objective", "ObjectiveConfig", "PRESETS", "RunConfig", "TrainConfig", "__version__", "build_model",
     "build_objective", "evaluate", "fit", "load", "load_model", "preset_names", "register_corruption",
     "register_latent", "register_likelihood", "register_regulariser", "register_source", "save_model", "train",
+    "SeriesDetector", "TimeSeries", "read_series",
 ]

@@ -32,7 +32,9 @@ MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 TABLE_SCALINGS = ("standard", "robust")
 TABLE_UNSEEN = ("error", "other")
 TABLE_IMPUTE = ("none", "median", "mean", "constant")
-SAMPLE_RANKS = (1, 3)  # (D,) vectors and (C, H, W) images; see aekit.data.kinds
+SAMPLE_RANKS = (1, 2, 3)  # (D,) vectors, (C, L) series windows and (C, H, W) images; see aekit.data.kinds
+RNN_CELLS = ("lstm", "gru")
+SERIES_GAPS = ("split", "ignore", "error")
 
 
 def _check_choice(owner: str, name: str, value: Any, valid: tuple) -> None:
@@ -156,9 +158,12 @@ class ModelConfig(_ConfigMixin):
     """What network to build.
 
     Args:
-        architecture: ``"mlp"`` (fully connected) or ``"conv"`` (convolutional stack).
-        input_shape: the shape of one sample: ``(C, H, W)`` for images, ``(D,)`` for vectors; set
-            from the data at training time.
+        architecture: ``"mlp"`` (fully connected), ``"conv"`` (2-D convolutional stack, images),
+            ``"conv1d"`` (1-D convolutions over time, series windows) or ``"rnn"`` (a recurrent
+            encoder-decoder, series windows); see :mod:`aekit.models.architectures`.
+        input_shape: the shape of one sample: ``(C, H, W)`` for images, ``(D,)`` for vectors,
+            ``(C, L)`` for windows of a series (C channels, L time steps); set from the data at
+            training time.
         latent_dim: size of the code ``z``; 0 means automatic, for rows of a table or vectors:
             a quarter of the features, from 2 to 32 (:func:`auto_latent_dim`), set when the data is seen.
         hidden: MLP hidden sizes on the encoder side (the decoder mirrors them), or ``"auto"`` to
@@ -178,7 +183,10 @@ class ModelConfig(_ConfigMixin):
         bottleneck: ``"dense"`` (conv features -> a linear layer -> a code of ``latent_dim``
             values; the default) or ``"spatial"`` (conv only: the code is a feature map of
             ``latent_dim`` channels at the lowest resolution, flattened, so it holds
-            ``latent_dim * h * w`` values; see :attr:`code_size`). A spatial code keeps where
+            ``latent_dim * h * w`` values; see :attr:`code_size`). For ``conv1d`` the spatial
+            code is one more stride-2 convolution with ``latent_dim`` filters after the
+            ``channels`` stages, so it holds ``latent_dim * L / 2^(len(channels) + 1)`` values
+            (the Keras time-series example's model). A spatial code keeps where
             things are, which is what denoising needs; a dense one forces real compression.
         learn_sigma: learn one σ per channel for the ``gaussian`` reconstruction likelihood
             (saved with the weights); otherwise ``objective.sigma`` is used.
@@ -187,6 +195,8 @@ class ModelConfig(_ConfigMixin):
         init: weight initialisation: ``"default"`` (PyTorch's layer defaults) or ``"glorot"``
             (Glorot-uniform weights, zero biases: Keras's defaults, so ``bench/vs_keras.py``
             starts both sides from the same weight distribution).
+        cell: the recurrent cell of the ``rnn`` architecture: ``"lstm"`` or ``"gru"``; its
+            layer sizes are ``hidden`` (one recurrent layer per entry).
     """
 
     architecture: str = "mlp"
@@ -206,9 +216,11 @@ class ModelConfig(_ConfigMixin):
     batch_norm: bool = False
     dropout: float = 0.0
     init: str = "default"
+    cell: str = "lstm"
 
     def __post_init__(self) -> None:
         owner = "model"
+        _check_choice(owner, "cell", self.cell, RNN_CELLS)
         _check_choice(owner, "init", self.init, INITS)
         _check_choice(owner, "architecture", self.architecture, ARCHITECTURES.names())
         _check_choice(owner, "activation", self.activation, ACTIVATIONS)
@@ -221,14 +233,15 @@ class ModelConfig(_ConfigMixin):
         _check_choice(owner, "downsample", self.downsample, ("stride", "pool"))
         _check_choice(owner, "upsample", self.upsample, ("transpose", "nearest"))
         _check_choice(owner, "bottleneck", self.bottleneck, BOTTLENECKS)
-        if self.bottleneck == "spatial" and self.architecture != "conv":
+        if self.bottleneck == "spatial" and self.architecture not in ("conv", "conv1d"):
             raise AekitError(
-                f"model.bottleneck=spatial needs architecture=conv; got architecture={self.architecture!r}")
+                f"model.bottleneck=spatial needs architecture=conv or conv1d; got architecture={self.architecture!r}")
         if len(self.input_shape) not in SAMPLE_RANKS or any(int(s) <= 0 for s in self.input_shape):
-            raise AekitError(f"model.input_shape: expected (C, H, W) for images or (D,) for vectors, positive "
-                             f"ints; got {self.input_shape!r}")
-        if self.bottleneck == "spatial" and len(self.input_shape) != 3:
-            raise AekitError(f"model.bottleneck=spatial needs images (C, H, W); got input_shape {self.input_shape!r}")
+            raise AekitError(f"model.input_shape: expected (C, H, W) for images, (C, L) for series windows or (D,) "
+                             f"for vectors, positive ints; got {self.input_shape!r}")
+        if self.bottleneck == "spatial" and len(self.input_shape) == 1:
+            raise AekitError(f"model.bottleneck=spatial needs images (C, H, W) or series windows (C, L); got "
+                             f"input_shape {self.input_shape!r}")
         _check_positive(owner, "latent_dim", self.latent_dim, allow_zero=True)
         if isinstance(self.hidden, str):
             if self.hidden != "auto":
@@ -251,6 +264,11 @@ class ModelConfig(_ConfigMixin):
         """Values in one code ``z``: ``latent_dim``, times ``h * w`` for a spatial bottleneck."""
         if self.bottleneck != "spatial":
             return int(self.latent_dim)
+        if len(self.input_shape) == 2:  # conv1d: the channels stages, then the stride-2 code conv
+            length = int(self.input_shape[1])
+            for _ in range(len(self.channels) + 1):
+                length = (length + 1) // 2
+            return int(self.latent_dim) * length
         _, h, w = (int(s) for s in self.input_shape)
         for _ in self.channels:  # each conv stage halves H and W, rounding up
             h, w = (h + 1) // 2, (w + 1) // 2
@@ -471,6 +489,16 @@ class DataConfig(_ConfigMixin):
         label_column: a table's column of labels, kept out of the features (used to measure
             detection when present).
         id_column: a table's column of row ids, kept out of the features (keys the outputs).
+        window: time steps per window of a series (kind ``series``); required for series.
+        stride: steps between the starts of consecutive training windows of a series.
+        timestamp_column: the series' timestamp column (``None``: ``timestamp`` when the data has
+            one, else none: samples are taken as equally spaced).
+        value_columns: the series' value columns (empty: every column but the timestamp).
+        gaps: what a series' gaps (a step longer than ``gap_factor`` times the regular step)
+            do: ``split`` (windows stay inside the gap-free segments; a segment shorter than a
+            window is reported and not scored), ``ignore`` (the samples are windowed as if
+            equally spaced; the gaps are still reported) or ``error``.
+        gap_factor: a step longer than this multiple of the series' regular (median) step is a gap.
     """
 
     dataset: str = "default"
@@ -487,9 +515,21 @@ class DataConfig(_ConfigMixin):
     fill_value: float = 0.0
     label_column: str | None = None
     id_column: str | None = None
+    window: int | None = None
+    stride: int = 1
+    timestamp_column: str | None = None
+    value_columns: tuple[str, ...] = ()
+    gaps: str = "split"
+    gap_factor: float = 1.5
 
     def __post_init__(self) -> None:
         _check_choice("data", "scaling", self.scaling, TABLE_SCALINGS)
+        _check_choice("data", "gaps", self.gaps, SERIES_GAPS)
+        if self.window is not None and int(self.window) < 2:
+            raise AekitError(f"data.window: expected a window of at least 2 time steps; got {self.window!r}")
+        _check_positive("data", "stride", self.stride)
+        if not self.gap_factor > 1.0:
+            raise AekitError(f"data.gap_factor: expected a multiple of the regular step > 1; got {self.gap_factor!r}")
         _check_choice("data", "unseen", self.unseen, TABLE_UNSEEN)
         _check_choice("data", "impute", self.impute, TABLE_IMPUTE)
         for name in ("val_fraction", "test_fraction"):

@@ -20,6 +20,7 @@ import torch
 from .config import RunConfig, auto_epochs, auto_latent_dim
 from .data.kinds import KINDS, as_samples, fit_preprocessing, infer_kind
 from .data.preprocess import Preprocessing
+from .data.series import is_series, read_series, split_series
 from .data.splits import split_off
 from .data.tables import is_table, table_features
 from .errors import AekitError
@@ -137,8 +138,13 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
             Or a table: a pandas ``DataFrame`` (or :class:`aekit.data.tablefiles.Table`) with numeric
             and categorical columns (numeric standardised, categorical one-hot; see
             :class:`aekit.data.tables.TablePreprocessing`); reconstructions come back as a DataFrame.
-        kind: ``"auto"`` (DataFrames are tables, 2-D arrays are vectors, 3-D and 4-D are images),
-            ``"table"``, ``"vector"`` or ``"image"``.
+        kind: ``"auto"`` (DataFrames are tables, 2-D arrays are vectors, 3-D and 4-D are images;
+            a :class:`~aekit.data.series.TimeSeries`, or anything given with ``window=``, is a
+            series), ``"table"``, ``"vector"``, ``"image"`` or ``"series"``. A series is a
+            :class:`~aekit.data.series.TimeSeries`, a DataFrame or CSV/Parquet path with a timestamp
+            column and value columns, or an array ``(T,)`` / ``(T, C)``; the model trains on its
+            windows of ``window`` steps (see :mod:`aekit.data.series`), and the last
+            ``val_fraction`` of the samples validates.
         device: ``auto``, ``cpu``, ``cuda``, ...
         progress: show a progress bar per epoch.
         save_to: also save the model to this folder.
@@ -149,7 +155,11 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
         >>> model = aekit.fit(images_uint8, preset="conv", latent_dim=16, epochs=5)
         >>> codes = model.encode(images_uint8)
         >>> model = aekit.fit(table.to_numpy(), preset="deep", latent_dim=4)   # (N, D) features
+        >>> model = aekit.fit("art_daily_small_noise.csv", preset="conv1d", window=288)  # a series
     """
+    if kind == "series" or (kind == "auto" and (is_series(x) or options.get("window") is not None)):
+        return _fit_series(x, preset, validation=validation, device=device, progress=progress, save_to=save_to,
+                           **options)
     if kind in ("auto", "table") and is_table(x):
         kind, data = "table", x
     else:
@@ -188,6 +198,46 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
     info = {"source": IN_MEMORY, "kind": kind, "splits": {"train": len(train), "val": len(val)},
             "sample_shape": list(preprocessing.input_shape if kind == "table" else train.shape[1:]),
             "dtype": "table" if kind == "table" else str(train.dtype), "seed": run.train.seed}
+    model = Model(module, preprocessing, run, data_info=info)
+    model.history = result.history
+    if save_to is not None:
+        model.save(save_to)
+    return model
+
+
+def _fit_series(x: Any, preset: str, *, validation: Any, device: str, progress: bool,
+                save_to: str | os.PathLike | None, **options: Any) -> Model:
+    """:func:`fit` for a series: windows of the training part, the last ``val_fraction`` validating."""
+    routed = route_overrides(options)
+    routed["data"].setdefault("dataset", IN_MEMORY)
+    run = build_run_config(preset, kind="series", model=routed["model"], objective=routed["objective"],
+                           train=routed["train"], data=routed["data"])
+    data = run.data
+    series = read_series(x, timestamp_column=data.timestamp_column, value_columns=data.value_columns, what="x")
+    if validation is not None:
+        train = series
+        val = read_series(validation, timestamp_column=data.timestamp_column, value_columns=data.value_columns,
+                          what="validation")
+    else:
+        train, val = split_series(series, data.val_fraction, data.window or 0)
+    preprocessing = fit_preprocessing(train, "series", data)
+    torch_device = resolve_device(device if device != "auto" else run.train.device)
+    n_windows = len(preprocessing.to_storage(train))
+    run, objective = prepare_run(run, preprocessing, n_windows, torch_device)
+    world = distributed.current_world()
+    threads = set_threads(run, torch_device, world)
+    try:
+        train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
+        module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
+                                      progress=progress)
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process's settings as it found them
+    layout = preprocessing.layout(train)
+    info = {"source": series.source if series.source != "x" else IN_MEMORY, "kind": "series",
+            "splits": {"train": n_windows, "val": 0 if val_batches is None else val_batches.num_samples},
+            "samples": {"train": len(train), "val": 0 if val is None else len(val)},
+            "sample_shape": list(preprocessing.input_shape), "dtype": "float32", "seed": run.train.seed,
+            "layout": layout.describe()}
     model = Model(module, preprocessing, run, data_info=info)
     model.history = result.history
     if save_to is not None:

@@ -97,6 +97,46 @@ PRESETS: dict[str, Preset] = {
         objective=dict(reconstruction="mse", rate=0.01),
         train=dict(batch_size=128, lr=2e-3),
     ),
+    # ----------------------------------------------------------------- windows of a time series (C, L)
+    "conv1d": Preset(
+        "time series: the Keras example's model (\"Timeseries anomaly detection using an Autoencoder\"): Conv1D 32 "
+        "then 16 filters (the code), kernel 7, stride 2, ReLU, dropout 0.2, Conv1DTranspose mirror; MSE, Adam "
+        "lr 1e-3, batch 128, up to 50 epochs with early stopping after 5",
+        model=dict(architecture="conv1d", channels=(32,), latent_dim=16, kernel_size=7, bottleneck="spatial",
+                   code_activation="relu", dropout=0.2),
+        objective=dict(reconstruction="mse"),
+        train=dict(batch_size=128, lr=1e-3, epochs=50, early_stopping=5),
+    ),
+    "conv1d-denoising": Preset(
+        "time series: conv1d trained to undo Gaussian noise (sigma 0.2 standard deviations of each channel) on "
+        "every batch, clean target",
+        model=dict(architecture="conv1d", channels=(32,), latent_dim=16, kernel_size=7, bottleneck="spatial",
+                   code_activation="relu", dropout=0.2),
+        objective=dict(reconstruction="mse", corruption=("gaussian:0.2",)),
+        train=dict(batch_size=128, lr=1e-3, epochs=50, early_stopping=5),
+    ),
+    "conv1d-vae": Preset(
+        "time series, variational: Conv1D stages 32, 16 (kernel 7, stride 2), a dense Gaussian code of 16, "
+        "Gaussian likelihood + beta*KL summed per window",
+        model=dict(architecture="conv1d", channels=(32, 16), latent_dim=16, kernel_size=7, bottleneck="dense",
+                   latent="gaussian"),
+        objective=dict(reconstruction="gaussian", reduction="sum"),
+        train=dict(batch_size=128, lr=1e-3, epochs=50, early_stopping=5),
+    ),
+    "lstm": Preset(
+        "time series: recurrent encoder-decoder, one LSTM layer of 64 each side, a code of 16 repeated over the "
+        "window; model.cell=gru for GRUs; MSE",
+        model=dict(architecture="rnn", cell="lstm", hidden=(64,), latent_dim=16),
+        objective=dict(reconstruction="mse"),
+        train=dict(batch_size=128, lr=1e-3, epochs=30, early_stopping=5),
+    ),
+    "lstm-vae": Preset(
+        "time series, variational: the lstm encoder-decoder with a Gaussian code of 16, Gaussian likelihood + "
+        "beta*KL summed per window",
+        model=dict(architecture="rnn", cell="lstm", hidden=(64,), latent_dim=16, latent="gaussian"),
+        objective=dict(reconstruction="gaussian", reduction="sum"),
+        train=dict(batch_size=128, lr=1e-3, epochs=30, early_stopping=5),
+    ),
 }
 
 
@@ -142,16 +182,22 @@ def kind_defaults(kind: str, spec: Preset) -> dict[str, dict[str, Any]]:
 
     Images keep the presets as written (intensities in [0, 1], sigmoid output, BCE). Vectors are
     standardised features with no fixed range: a linear output, squared error (a Gaussian
-    likelihood for VAEs, so the loss stays a negative ELBO) and standardisation on.
+    likelihood for VAEs, so the loss stays a negative ELBO) and standardisation on; so are the
+    windows of a series (each channel standardised with the training series' mean and std).
     """
     if kind == "image":
         return {"model": {}, "objective": {}, "data": {}}
+    if kind == "series":  # windows standardised per channel; the presets' code sizes stay
+        probabilistic = spec.model.get("latent") == "gaussian"
+        return {"model": {"output_activation": "none"},
+                "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
+                "data": {"normalize": True}}
     if kind in ("vector", "table"):  # a table is standardised/one-hot features in model space
         probabilistic = spec.model.get("latent") == "gaussian"
         return {"model": {"output_activation": "none", "latent_dim": 0},  # 0: a quarter of the features
                 "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
                 "data": {"normalize": True}}
-    raise AekitError(f"expected a kind of data in image, vector, table; got {kind!r}")
+    raise AekitError(f"expected a kind of data in image, vector, table, series; got {kind!r}")
 
 
 def build_run_config(

@@ -176,3 +176,113 @@ class CodeNeighbours(fitted.FittedComponent):
                    weight=fitted.number(info, "weight"), recon_center=fitted.number(info, "recon_center"),
                    recon_scale=fitted.number(info, "recon_scale"), knn_center=fitted.number(info, "knn_center"),
                    knn_scale=fitted.number(info, "knn_scale"))
+
+
+SERIES_SCORES = ("mae", "mse")  # per-timestamp reconstruction errors of a series model
+SERIES_METHODS = ("max", "percentile", "contamination", "fixed")
+SERIES_FOLDS = ("window", "step")  # how window errors become a sample's score (see aekit.tasks.series)
+
+
+@fitted.register_fitted
+@dataclass(frozen=True)
+class SeriesThreshold(fitted.FittedComponent):
+    """The threshold of a series model's per-timestamp scores, and how flagged samples become intervals.
+
+    Args:
+        score: ``mae`` or ``mse``: the reconstruction error of each sample, averaged over the
+            windows covering it (see :mod:`aekit.tasks.series`).
+        threshold: samples scoring above it are anomalous.
+        method: how it was set from the normal series' scores: ``max`` (their maximum, the
+            Keras example's rule), ``percentile``, ``contamination`` (the ``1 - level``
+            quantile) or ``fixed`` (given as a number).
+        level: the percentile or contamination, or ``None`` for ``max`` and ``fixed``.
+        scale: spread (standard deviation) of the normal scores, for ``predict_proba``.
+        n_fit: samples of the normal series whose scores set it.
+        min_length: anomaly intervals shorter than this many samples are dropped.
+        merge_gap: intervals at most this many samples apart are merged into one.
+        fold: how window errors become a sample's score: ``window`` (the mean error of each
+            window covering it) or ``step`` (its own error in each window covering it).
+    """
+
+    key: ClassVar[str] = "series_anomaly"
+    fit_hint: ClassVar[str] = ("aekit detect RUN SERIES --fit NORMAL_SERIES --save (or "
+                               "SeriesDetector(model).fit(normal_series))")
+
+    score: str
+    threshold: float
+    method: str
+    level: float | None
+    scale: float
+    n_fit: int
+    min_length: int = 1
+    merge_gap: int = 0
+    fold: str = "window"
+
+    def __post_init__(self):
+        if self.fold not in SERIES_FOLDS:
+            raise AekitError(f"fold: expected one of {', '.join(SERIES_FOLDS)}; got {self.fold!r}")
+        if self.score not in SERIES_SCORES:
+            raise AekitError(f"score: expected one of {', '.join(SERIES_SCORES)}; got {self.score!r}")
+        if self.method not in SERIES_METHODS:
+            raise AekitError(f"method: expected one of {', '.join(SERIES_METHODS)}; got {self.method!r}")
+        if not np.isfinite(self.threshold):
+            raise AekitError(f"threshold: expected a finite number; got {self.threshold!r}")
+        if not (np.isfinite(self.scale) and self.scale > 0):
+            raise AekitError(f"scale: expected a finite number > 0; got {self.scale!r}")
+        if self.n_fit < 1:
+            raise AekitError(f"n_fit: expected at least 1 normal sample; got {self.n_fit}")
+        if self.method == "percentile" and not (self.level is not None and 0 < self.level < 100):
+            raise AekitError(f"percentile: expected a number in (0, 100); got {self.level!r}")
+        if self.method == "contamination" and not (self.level is not None and 0 < self.level < 0.5):
+            raise AekitError(f"contamination: expected a share in (0, 0.5); got {self.level!r}")
+        if self.min_length < 1:
+            raise AekitError(f"min_length: expected at least 1 sample; got {self.min_length}")
+        if self.merge_gap < 0:
+            raise AekitError(f"merge_gap: expected 0 or more samples; got {self.merge_gap}")
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, *, score: str, method: str = "max", level: float | None = None,
+            threshold: float | None = None, min_length: int = 1, merge_gap: int = 0,
+            fold: str = "window") -> SeriesThreshold:
+        """The threshold of a normal series' per-timestamp ``scores`` (NaN, for unscored samples, left out)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        scores = scores[np.isfinite(scores)]
+        if scores.ndim != 1 or len(scores) == 0:
+            raise AekitError("expected per-timestamp scores of a normal series; got none (is every segment "
+                             "shorter than the window?)")
+        if method == "max":
+            value, level = float(scores.max()), None
+        elif method == "percentile":
+            if level is None or not 0 < level < 100:
+                raise AekitError(f"percentile: expected a number in (0, 100); got {level!r}")
+            value = float(np.percentile(scores, level))
+        elif method == "contamination":
+            if level is None or not 0 < level < 0.5:
+                raise AekitError(f"contamination: expected a share in (0, 0.5); got {level!r}")
+            value = float(np.quantile(scores, 1.0 - level))
+        elif method == "fixed":
+            if threshold is None:
+                raise AekitError("method fixed: expected a threshold value")
+            value, level = float(threshold), None
+        else:
+            raise AekitError(f"method: expected one of {', '.join(SERIES_METHODS)}; got {method!r}")
+        return cls(score, value, method, None if level is None else float(level), float(max(scores.std(), 1e-12)),
+                   int(len(scores)), int(min_length), int(merge_gap), fold)
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        return asdict(self), {}
+
+    @classmethod
+    def from_state(cls, info: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> SeriesThreshold:
+        info = fitted.entry(info, "series_anomaly")
+        return cls(
+            score=fitted.choice(info, "score", SERIES_SCORES),
+            threshold=fitted.number(info, "threshold"),
+            method=fitted.choice(info, "method", SERIES_METHODS),
+            level=fitted.number(info, "level", default=None, allow_none=True),
+            scale=fitted.number(info, "scale"),
+            n_fit=fitted.integer(info, "n_fit", minimum=1),
+            min_length=fitted.integer(info, "min_length", default=1, minimum=1),
+            merge_gap=fitted.integer(info, "merge_gap", default=0, minimum=0),
+            fold=fitted.choice(info, "fold", SERIES_FOLDS, default="window"),
+        )

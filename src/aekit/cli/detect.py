@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import AekitError
 from .common import add_device, add_run
 
 
@@ -19,9 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "without a saved threshold needs --fit NORMAL (normal images whose scores set it; --save "
                     "keeps it in the model folder). For tables: OUT/scores.csv keyed by the id column, "
                     "OUT/top_rows.csv and report.html with the columns that made each top row anomalous; the "
-                    "threshold saved at training is used unless --fit or --contamination is given.",
+                    "threshold saved at training is used unless --fit or --contamination is given. "
+                    "For a model trained on a time series (aekit train --window) "
+                    "INPUT is one series (CSV/Parquet): writes OUT/scores.csv (per timestamp), OUT/intervals.csv "
+                    "and .json (anomaly intervals), OUT/threshold.json and OUT/series.png.",
         epilog="examples:\n"
                "  aekit detect runs/conv digits/ -o detect/ --fit normal/ --save\n"
+               "  aekit detect runs/series series.csv -o detect/     # a series model: intervals, scores, plot\n"
                "  aekit detect runs/conv test.npz -o detect/ --normal-classes 3\n"
                "  aekit detect runs/conv in/ -o detect/ --labels truth.csv\n"
                "  aekit detect runs/rows new_rows.csv -o detect/ --id-column id",
@@ -40,8 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--id-column", metavar="COL", help="tables: the id column (default: the one trained with)")
     p.add_argument("--label-column", metavar="COL",
                    help="tables: a column of 0/1 labels (or see --normal-classes) to measure the detection")
-    p.add_argument("--score", default=None, choices=("auto", "mse", "bce", "ssim", "elbo"),
-                   help="score with --fit (default auto: elbo for VAEs, mse otherwise)")
+    p.add_argument("--score", default=None, choices=("auto", "mse", "bce", "ssim", "elbo", "mae"),
+                   help="score with --fit (default auto: elbo for VAEs, mse otherwise; series: mae or mse)")
+    p.add_argument("--threshold", default=None, choices=("max", "percentile", "contamination"),
+                   help="series, with --fit: the normal series' max score (default), a percentile, or "
+                        "--contamination")
+    p.add_argument("--min-length", type=int, default=None, metavar="N",
+                   help="series, with --fit: drop anomaly intervals shorter than N samples")
+    p.add_argument("--merge-gap", type=int, default=None, metavar="N",
+                   help="series, with --fit: merge anomaly intervals at most N samples apart")
     p.add_argument("--contamination", type=float,
                    help="with --fit: expected share of anomalies in NORMAL; for tables without --fit, the "
                         "threshold is this upper quantile of the inputs' own scores")
@@ -59,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
     from ..runs.detect import detect_files
 
     model = load_model(args.run, device=args.device)
+    if model.preprocessing.kind == "series":
+        return _run_series(model, args)
+    for flag, value in (("--threshold", args.threshold), ("--min-length", args.min_length),
+                        ("--merge-gap", args.merge_gap)):
+        if value is not None:
+            raise AekitError(f"{flag} is for series models; {args.run} takes {model.preprocessing.describe_input()}")
     if model.preprocessing.kind == "table":
         return _run_table(model, args)
     result = detect_files(model, args.inputs, args.out, labels=args.labels, normal_classes=args.normal_classes,
@@ -72,6 +90,27 @@ def run(args: argparse.Namespace) -> int:
     if "auroc" in result:
         print(f"AUROC {result['auroc']:.4f} ({result['n_true_anomalies']} true anomalies)")
     print(f"wrote scores, histogram and pictures to {args.out}")
+    return 0
+
+
+def _run_series(model, args: argparse.Namespace) -> int:
+    from ..runs.series import detect_series
+
+    if len(args.inputs) != 1 or (args.fit and len(args.fit) != 1):
+        raise AekitError("a series model scores one series: aekit detect RUN SERIES.csv -o OUT [--fit NORMAL.csv]")
+    for flag, value in (("--labels", args.labels), ("--normal-classes", args.normal_classes)):
+        if value:
+            raise AekitError(f"{flag} is for image and table models; a series model finds intervals in one series")
+    result = detect_series(model, args.inputs[0], args.out, fit=args.fit[0] if args.fit else None, save=args.save,
+                           score=args.score if args.score not in (None, "auto") else None, threshold=args.threshold,
+                           percentile=args.percentile, contamination=args.contamination,
+                           min_length=args.min_length, merge_gap=args.merge_gap)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['n']} samples ({result['layout']}), score {result['score']}, threshold {result['threshold']:.6g}: "
+          f"{result['n_intervals']} anomaly interval(s), {result['n_flagged']} samples flagged")
+    print(f"wrote scores.csv, intervals.csv/.json, threshold.json and series.png to {args.out}")
     return 0
 
 

@@ -55,6 +55,11 @@ _FLAGS = {
     "impute": ("impute", "tables: missing values are an error (none, default) or filled: median, mean, constant"),
     "fill_value": ("fill_value", "tables: the value --impute constant fills in (default 0)"),
     "unseen": ("unseen", "tables: a category not seen in training is an error (default) or 'other'"),
+    "window": ("window", "time series: samples per window (makes --dataset a series CSV/Parquet), e.g. 288"),
+    "stride": ("stride", "time series: samples between training windows (default 1)"),
+    "timestamp_column": ("timestamp_column", "time series: the timestamp column (default: 'timestamp' if present)"),
+    "value_columns": ("value_columns", "time series: the value columns, e.g. cpu,mem (default: all others)"),
+    "gaps": ("gaps", "time series: split (default: windows stay inside gap-free segments), ignore, or error"),
 }
 
 
@@ -74,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                "  aekit train --preset deep --dataset mnist --latent 32 --epochs 20 --out runs/deep32\n"
                "  aekit train --preset conv --dataset photos/ --image-size 64 --set model.channels=32,64,128\n"
                "  aekit train --dataset rows.csv --id-column id --label-column fraud --out runs/rows   # a table\n"
+               "  aekit train --preset conv1d --dataset series.csv --timestamp-column timestamp --window 288 "
+               "--out runs/s  # a time series\n"
                "  aekit train --resume runs/deep32 --epochs 40      # continue, or train longer",
     )
     p.add_argument("--preset", default="deep", help="model variant (default: deep)")

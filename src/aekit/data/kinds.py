@@ -1,9 +1,9 @@
-"""Kinds of data and their preprocessing: images ``(C, H, W)``, vectors ``(D,)`` and tables.
+"""Kinds of data and their preprocessing: images ``(C, H, W)``, vectors ``(D,)``, tables and series.
 
 A model records the kind it was trained on with its preprocessing; everything that turns user
 data into model space goes through the kind's preprocessing class. Architectures say which
-kinds they take (:mod:`aekit.models.architectures`). Time-series windows ``(T, C)`` are the
-next kind.
+kinds they take (:mod:`aekit.models.architectures`). A series is windowed: its samples are
+windows ``(C, L)``, channels first (:mod:`aekit.data.series`).
 """
 
 from __future__ import annotations
@@ -15,22 +15,25 @@ import numpy as np
 from ..config import DataConfig
 from ..errors import AekitError
 from .preprocess import Preprocessing
+from .series import SeriesPreprocessing
 from .tables import TablePreprocessing
 from .vectors import VectorPreprocessing
 
 # kind -> the preprocessing class that fits, saves and applies it. A table is vector-shaped in
 # model space ((D',) after one-hot encoding), so no rank maps to it: it is chosen by its data.
-KINDS: dict[str, Any] = {"image": Preprocessing, "vector": VectorPreprocessing, "table": TablePreprocessing}
+KINDS: dict[str, Any] = {"image": Preprocessing, "vector": VectorPreprocessing, "table": TablePreprocessing,
+                         "series": SeriesPreprocessing}
 
-# The rank of one sample's shape tells its kind: (D,) vector, (C, H, W) image.
-KIND_OF_RANK = {1: "vector", 3: "image"}
+# The rank of one sample's shape tells its kind: (D,) vector, (C, L) series window, (C, H, W) image.
+KIND_OF_RANK = {1: "vector", 2: "series", 3: "image"}
 
 
 def kind_of_shape(shape: tuple[int, ...]) -> str:
     try:
         return KIND_OF_RANK[len(shape)]
     except KeyError:
-        raise AekitError(f"expected a sample shape (D,) for vectors or (C, H, W) for images; got {shape}") from None
+        raise AekitError(f"expected a sample shape (D,) for vectors, (C, L) for series windows or (C, H, W) for "
+                         f"images; got {shape}") from None
 
 
 def preprocessing_from_dict(data: Any) -> Any:
@@ -89,4 +92,7 @@ def fit_preprocessing(samples: Any, kind: str, data: DataConfig, *, everything: 
         return TablePreprocessing.fit(samples, normalize=data.normalize, scaling=data.scaling, unseen=data.unseen,
                                       impute=None if data.impute == "none" else data.impute,
                                       fill_value=data.fill_value, categories_from=everything)
+    if kind == "series":
+        return SeriesPreprocessing.fit(samples, window=data.window, normalize=data.normalize, stride=data.stride,
+                                       gaps=data.gaps, gap_factor=data.gap_factor)
     return KINDS[kind].fit(samples, normalize=data.normalize)

@@ -128,7 +128,7 @@ def build_model(config: ModelConfig) -> Autoencoder:
                         learn_sigma=config.learn_sigma)
     if config.init == "glorot":
         for layer in model.modules():
-            if isinstance(layer, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+            if isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d | nn.ConvTranspose1d | nn.ConvTranspose2d):
                 nn.init.xavier_uniform_(layer.weight)
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)

@@ -86,10 +86,17 @@ def train(
         **overrides: config fields by name (``latent_dim=16``, ``epochs=5``, ``lr=3e-3``,
             ``hidden=(512, 256)``), or dotted (``"model.activation": "elu"``).
 
+    With ``window=N`` among the overrides the dataset is a time series (a CSV/Parquet file with a
+    timestamp column, see :mod:`aekit.data.series`), trained by :func:`aekit.runs.series.train_series`.
+
     Example:
         >>> model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
         >>> codes = model.encode(images_uint8)
     """
+    if overrides.get("window", overrides.get("data.window")) is not None and not resume:
+        from .series import train_series  # a series (--window): trained in memory, written to a run folder
+
+        return train_series(preset, dataset, out=out, overwrite=overwrite, progress=progress, **overrides)
     device_hint = str(overrides.get("device", overrides.get("train.device", "auto")))
     if nproc != 1:
         return _launch_processes(nproc, preset, dataset=dataset, out=out, resume=resume, overwrite=overwrite,

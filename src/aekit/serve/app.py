@@ -62,7 +62,7 @@ def corruption_menu() -> list[dict[str, Any]]:
             for kind in CORRUPTIONS.values()]
 
 
-SERVED_KINDS = ("image", "table")
+SERVED_KINDS = ("image", "table", "series")
 
 
 def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None, test_images: int = 300,
@@ -88,10 +88,12 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
         if kind not in SERVED_KINDS:
             # The endpoints speak images or rows; refuse before serving 500s.
             raise AekitError(f"model {name!r} takes {model.preprocessing.describe_input()}; the HTTP server serves "
-                             f"{' and '.join(SERVED_KINDS)} models (use the Python API for this one)")
+                             f"{', '.join(SERVED_KINDS[:-1])} and {SERVED_KINDS[-1]} models (use the Python API "
+                             "for this one)")
         model.module.eval()
         images, labels, note = (load_test_images(model, test_images, data_dir) if kind == "image"
-                                else (None, None, f"a {kind} model: send rows as JSON"))
+                                else (None, None, "a series model: POST /detect" if kind == "series"
+                                      else f"a {kind} model: send rows as JSON"))
         served[name] = Served(name, model, images, labels, note, latent_range(model, images))
         log.info("serving %r (%s, %s); %s", name, model.config.preset, model.preprocessing.describe_input(), note)
     default = next(iter(served))
@@ -230,6 +232,8 @@ def _openapi_body(endpoint: Endpoint) -> dict[str, Any]:
             props["mask"] = array | {"description": "(H, W) or (N, H, W), non-zero = missing"}
     elif endpoint.takes == "codes":
         props["codes"] = array | {"description": "(N, k) or (k,) latent codes"}
+    elif endpoint.takes == "series":
+        props["series"] = {"description": "columns {\"timestamp\": [...], \"value\": [...]} or an array (T,) / (T, C)"}
     content: dict[str, Any] = {"application/json": {"schema": {"type": "object", "properties": props}}}
     if endpoint.takes == "bytes":
         content = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}

@@ -28,7 +28,7 @@ import torch
 from ..codec.codec import Codec
 from ..data.pixels import as_unit
 from ..data.preprocess import InputSpace
-from ..errors import NotFittedError
+from ..errors import AekitError, NotFittedError
 from ..metrics import mse_per_sample, psnr_from_mse
 from ..model import Model
 from ..objectives.corruptions import parse_corruptions
@@ -37,6 +37,7 @@ from ..tasks.evaluate import reconstruct_unit
 from ..tasks.generate import SAMPLERS, generate, has_prior
 from ..tasks.inpaint import box_mask, inpaint_unit, mask_tensor
 from ..tasks.interpolate import METHODS, interpolate_codes
+from ..tasks.series import SeriesDetector
 from .inputs import Limits, Option, RequestError, integer, json_array, real, text
 
 
@@ -65,7 +66,8 @@ class Endpoint:
     """``POST /{name}``: ``run(call) -> dict``.
 
     ``takes``: ``images`` (``call.images``), ``codes`` (``call.data["codes"]``), ``bytes`` (one uploaded
-    file, ``call.data["file"]``) or ``nothing``. Values that are bytes go back base64-encoded in JSON.
+    file, ``call.data["file"]``), ``series`` (``call.data["series"]``, for models of a time series) or
+    ``nothing``. Values that are bytes go back base64-encoded in JSON.
     """
 
     name: str
@@ -228,6 +230,36 @@ def _decompress(call: Call) -> dict[str, Any]:
     return {"images": _codec(call.model, call.options["step"]).decompress(data, "the uploaded file")}
 
 
+def series_of(value: Any) -> Any:
+    """A series sent as JSON: ``{"timestamp": [...], "value": [...], ...}`` (columns, like a CSV's) or an
+    array (T,) / (T, C) of numbers."""
+    if isinstance(value, dict):
+        import pandas as pd
+
+        lengths = {k: len(v) if isinstance(v, list) else None for k, v in value.items()}
+        if not value or any(n is None for n in lengths.values()) or len(set(lengths.values())) != 1:
+            raise AekitError(f"expected 'series' as columns of equal length, e.g. {{\"timestamp\": [...], "
+                             f"\"value\": [...]}}; got lengths {lengths}")
+        return pd.DataFrame(value)
+    return json_array(value, "series")
+
+
+def _detect(call: Call) -> dict[str, Any]:
+    if "series" not in call.data:
+        raise AekitError("expected JSON {\"series\": {\"timestamp\": [...], \"value\": [...]}} (columns) or "
+                         "{\"series\": [...]} (an array (T,) or (T, C))")
+    series = series_of(call.data["series"])
+    n = len(series)
+    if n > call.limits.max_batch * 1000:
+        raise AekitError(f"expected at most {call.limits.max_batch * 1000} samples per request; got {n}")
+    detector = SeriesDetector.from_model(call.model)
+    found = detector.detect(series)
+    s = found.scores
+    return {"n": len(s.series), "score": detector.score_, "threshold": detector.threshold_,
+            "scores": [None if not np.isfinite(v) else float(v) for v in s.scores],
+            "anomaly": found.flags, "intervals": found.intervals, "layout": s.layout.describe()}
+
+
 SEED = Option(integer(0, 2**63 - 1), 0, "random seed (same seed, same noise / samples)")
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -275,6 +307,9 @@ STEP = Option(real(1e-3, 1e3), 1.0, "quantisation step the model's code tables w
 ENDPOINTS["compress"] = Endpoint(
     "compress", "images -> one .aek file (an archive for several images), base64 in JSON; needs code tables "
     "saved with the model (aekit compress RUN --fit-codec)", _compress, options={"step": STEP})
+ENDPOINTS["detect"] = Endpoint(
+    "detect", "a time series (JSON columns or an array) -> per-timestamp anomaly scores, flags and anomaly intervals, "
+    "with the threshold saved with a series model (aekit train --window)", _detect, takes="series")
 ENDPOINTS["decompress"] = Endpoint(
     "decompress", "an uploaded .aek file -> its images", _decompress, takes="bytes", options={"step": STEP})
 
@@ -282,11 +317,13 @@ ENDPOINTS["decompress"] = Endpoint(
 def model_info(name: str, model: Model, test_count: int, latent_range: list[list[float]] | None) -> dict[str, Any]:
     """What ``GET /models`` says about one model."""
     prep = model.preprocessing
-    return {
+    info = {
         "name": name, "preset": model.config.preset, "kind": prep.kind, "input_shape": list(model.input_shape),
-        "channel_order": getattr(prep, "channel_order", None),
-        "columns": getattr(prep, "names", None) if prep.kind == "table" else None,
         "preprocessing": prep.to_dict(), "latent": model.config.model.latent, "latent_dim": model.latent_dim,
         "vae": has_prior(model), "latent_range": latent_range, "test_images": test_count,
         "path": str(model.path) if model.path else None,
     }
+    extra = {"image": lambda: {"channel_order": prep.channel_order},
+             "table": lambda: {"columns": prep.names},
+             "series": lambda: {"channels": list(prep.channels), "window": prep.window}}
+    return info | extra.get(prep.kind, dict)()

@@ -136,7 +136,8 @@ def gather_images(endpoint: Endpoint, served: Served, payload: Payload, data: di
 
 def fields_of(endpoint: Endpoint) -> set[str]:
     return {"images": {"images", "mask"} if endpoint.name == "inpaint" else {"images"},
-            "codes": {"codes"}, "nothing": set(), "bytes": set(), "rows": {"rows"}}[endpoint.takes]
+            "codes": {"codes"}, "nothing": set(), "bytes": set(), "rows": {"rows"},
+            "series": {"series"}}[endpoint.takes]
 
 
 def gather_bytes(endpoint: Endpoint, payload: Payload) -> bytes | None:
@@ -200,6 +201,13 @@ def process(endpoint: Endpoint, served: Served, payload: Payload, query: dict[st
         endpoint = row_endpoint(endpoint.name)
         if payload.files or payload.raw is not None:
             raise RequestError(415, f"/{endpoint.name} of a table model takes JSON rows, not files")
+    else:
+        series_model = served.model.preprocessing.kind == "series"
+        if series_model != (endpoint.takes == "series"):
+            raise RequestError(422, f"/{endpoint.name} is for {'series' if endpoint.takes == 'series' else 'image'} "
+                                    f"models; model {served.name!r} takes "
+                                    f"{served.model.preprocessing.describe_input()}" + ("; use /detect" if series_model
+                                                                                       else ""))
     data = parse_json(payload.json_body) if payload.json_body is not None else {}
     fields = fields_of(endpoint)
     given = {**query, **payload.fields, **{k: v for k, v in data.items() if k not in fields}}

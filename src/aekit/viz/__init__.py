@@ -7,6 +7,7 @@ and every file is written atomically (``aekit.fileio``).
 from .curves import plot_bars, plot_histogram, plot_history, plot_scatter
 from .grids import comparison_grid, encode_png, image_grid, save_png, to_uint8
 from .report import Report
+from .series import plot_series_anomalies
 
 __all__ = [
     "Report",
@@ -17,6 +18,7 @@ __all__ = [
     "plot_histogram",
     "plot_history",
     "plot_scatter",
+    "plot_series_anomalies",
     "save_png",
     "to_uint8",
 ]
