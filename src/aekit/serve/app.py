@@ -88,7 +88,8 @@ def create_app(models: Model | dict[str, Model], *, limits: Limits | None = None
         if kind not in SERVED_KINDS:
             # The endpoints speak images or rows; refuse before serving 500s.
             raise AekitError(f"model {name!r} takes {model.preprocessing.describe_input()}; the HTTP server serves "
-                             f"{' and '.join(SERVED_KINDS)} models (use the Python API for this one)")
+                             "image and table models, and series models (POST /detect); use the Python API for "
+                             "this one")
         model.module.eval()
         images, labels, note = (load_test_images(model, test_images, data_dir) if kind == "image"
                                 else (None, None, "a series model: POST /detect" if kind == "series"

@@ -322,7 +322,6 @@ def model_info(name: str, model: Model, test_count: int, latent_range: list[list
                 "channels": list(prep.channels), "window": prep.window, "preprocessing": prep.to_dict(),
                 "latent": model.config.model.latent, "latent_dim": model.latent_dim, "vae": has_prior(model),
                 "latent_range": latent_range, "test_images": 0, "path": str(model.path) if model.path else None}
-    c, h, w = model.input_shape
     return {
         "name": name, "preset": model.config.preset, "kind": prep.kind, "input_shape": list(model.input_shape),
         "channel_order": getattr(prep, "channel_order", None),
