@@ -345,7 +345,14 @@ def main() -> None:
                  "", "<details><summary>per series</summary>", "",
                  markdown_table(rows), "", "</details>"]
     payload["total_seconds"] = round(time.perf_counter() - started, 1)
-    notes = (f"Whole run: {payload['total_seconds']} s, torch threads {args.threads}. (b) protocol: "
+    compute = {"a": sum(r.get("seconds", 0) for r in payload.get("keras_example", [])
+                        if "example's rule" not in r["model"]),  # that row reuses the aekit model
+               "b": sum(v["seconds"] for v in payload.get("summary", {}).values())}
+    payload["compute_seconds"] = {k: round(v, 1) for k, v in compute.items()}
+    notes = (f"Compute: part (a) {compute['a']:.0f} s (aekit fit + detect, and the Keras model), part (b) "
+             f"{compute['b']:.0f} s (summed per series), on 2 cores shared with other jobs (load average 5-9); this "
+             f"invocation took {payload['total_seconds']} s, reusing the per-series and part (a) results cached in "
+             f"bench/runs/nab by the run that computed them. torch threads {args.threads}. (b) protocol: "
              f"{payload['settings']['protocol_b']}; config {DEFAULT}, k {AE_K}; rolling z-score "
              f"window {Z_WINDOW}, k {Z_K}. Tuning: {TUNED_ON}; the real series' labels were used only to score.")
     write_results(args.name, payload, "\n".join(text), notes=notes)
