@@ -24,6 +24,8 @@ from .io import SavedModel, read_model_dir, write_model_dir
 from .models import Autoencoder
 from .models.summary import summary_text
 
+LATER_FIELDS = {"cell": "lstm"}  # ModelConfig fields added later -> their defaults
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA when present, else CPU; an unavailable device is a clear error."""
@@ -93,7 +95,10 @@ class Model:
     def identity(self) -> str:
         """SHA-256 of the weights and config: names this exact model (e.g. in compressed files)."""
         digest = hashlib.sha256()
-        digest.update(json.dumps(self.config.model.to_dict(), sort_keys=True).encode())
+        # Fields added to ModelConfig after models were first saved leave the identity as it was while
+        # at their defaults, so files compressed by an older model still name it.
+        config = {k: v for k, v in self.config.model.to_dict().items() if LATER_FIELDS.get(k, object()) != v}
+        digest.update(json.dumps(config, sort_keys=True).encode())
         digest.update(json.dumps(self.preprocessing.to_dict(), sort_keys=True).encode())
         for name, tensor in sorted(self.module.state_dict().items()):
             digest.update(name.encode())
