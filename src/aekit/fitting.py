@@ -60,7 +60,8 @@ def prepare_run(run: RunConfig, preprocessing: Preprocessing, n_train: int,
 
 
 # Below this many parameters an MLP step is too small to split across threads: on rows of a table
-# one thread ran 22x faster than two on a busy 2-core machine (bench/table_scale.py measures it).
+# one thread ran 22x faster than two on a busy 2-core machine (a one-off CLI run on 40k donors rows,
+# not a bench script).
 SMALL_MODEL_PARAMS = 100_000
 
 
@@ -187,14 +188,7 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
     preprocessing = fit_preprocessing(train, kind, run.data, everything=data if kind == "table" else None)
     torch_device = resolve_device(device if device != "auto" else run.train.device)
     run, objective = prepare_run(run, preprocessing, len(train), torch_device)
-    world = distributed.current_world()
-    threads = set_threads(run, torch_device, world)
-    try:
-        train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
-        module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
-                                      progress=progress)
-    finally:
-        torch.set_num_threads(threads)  # a library call leaves the process's settings as it found them
+    module, result, _ = _train_in_memory(run, objective, preprocessing, train, val, torch_device, progress)
     info = {"source": IN_MEMORY, "kind": kind, "splits": {"train": len(train), "val": len(val)},
             "sample_shape": list(preprocessing.input_shape if kind == "table" else train.shape[1:]),
             "dtype": "table" if kind == "table" else str(train.dtype), "seed": run.train.seed}
@@ -203,6 +197,19 @@ def fit(x: Any, preset: str = "deep", *, validation: Any = None, kind: str = "au
     if save_to is not None:
         model.save(save_to)
     return model
+
+
+def _train_in_memory(run: RunConfig, objective: Objective, preprocessing: Any, train: Any, val: Any,
+                     device: torch.device, progress: bool) -> tuple[Autoencoder, FitResult, InMemoryBatches | None]:
+    """Batches, threads and the training itself for :func:`fit`; the caller's thread count is restored."""
+    world = distributed.current_world()
+    threads = set_threads(run, device, world)
+    try:
+        train_batches, val_batches = make_batches(run, preprocessing, train, val, device=device, world=world)
+        module, result = train_module(run, objective, train_batches, val_batches, device=device, progress=progress)
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process's settings as it found them
+    return module, result, val_batches
 
 
 def _fit_series(x: Any, preset: str, *, validation: Any, device: str, progress: bool,
@@ -224,14 +231,8 @@ def _fit_series(x: Any, preset: str, *, validation: Any, device: str, progress: 
     torch_device = resolve_device(device if device != "auto" else run.train.device)
     n_windows = len(preprocessing.to_storage(train))
     run, objective = prepare_run(run, preprocessing, n_windows, torch_device)
-    world = distributed.current_world()
-    threads = set_threads(run, torch_device, world)
-    try:
-        train_batches, val_batches = make_batches(run, preprocessing, train, val, device=torch_device, world=world)
-        module, result = train_module(run, objective, train_batches, val_batches, device=torch_device,
-                                      progress=progress)
-    finally:
-        torch.set_num_threads(threads)  # a library call leaves the process's settings as it found them
+    module, result, val_batches = _train_in_memory(run, objective, preprocessing, train, val, torch_device,
+                                                   progress)
     layout = preprocessing.layout(train)
     info = {"source": series.source if series.source != "x" else IN_MEMORY, "kind": "series",
             "splits": {"train": n_windows, "val": 0 if val_batches is None else val_batches.num_samples},
