@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,10 @@ import numpy as np
 
 from ..data.pixels import as_uint8
 from ..errors import AekitError
-from ..fileio import atomic_write_bytes, atomic_write_csv, atomic_write_json, read_csv_rows
+from ..fileio import atomic_write_csv, atomic_write_json, read_csv_rows
 from ..model import Model
 from ..tasks.anomaly import AnomalyDetector, resolve_score, roc_curve_auc
-from ..viz import Report, comparison_grid, plot_histogram, save_png
+from ..viz import Report, comparison_grid, plot_histogram, save_figure, save_png
 from .files import read_inputs
 
 
@@ -36,12 +35,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: str 
     ax.set_ylim(0, 1.01)
     ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, path, 110)
 
 
 def heat(maps: np.ndarray) -> np.ndarray:

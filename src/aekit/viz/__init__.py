@@ -4,7 +4,7 @@ Nothing here needs a display: grids are numpy + Pillow, plots draw on matplotlib
 and every file is written atomically (``aekit.fileio``).
 """
 
-from .curves import plot_bars, plot_histogram, plot_history, plot_scatter
+from .curves import plot_bars, plot_histogram, plot_history, plot_scatter, save_figure
 from .grids import comparison_grid, encode_png, image_grid, save_png, to_uint8
 from .report import Report
 from .series import plot_series_anomalies
@@ -19,6 +19,7 @@ __all__ = [
     "plot_history",
     "plot_scatter",
     "plot_series_anomalies",
+    "save_figure",
     "save_png",
     "to_uint8",
 ]

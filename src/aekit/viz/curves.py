@@ -38,7 +38,8 @@ def _new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int) -> Path:
+    """A matplotlib figure to a PNG file, atomically (the folder is created)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     atomic_write_bytes(path, buf.getvalue())
@@ -129,7 +130,7 @@ def plot_history(
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def plot_bars(
@@ -171,7 +172,7 @@ def plot_bars(
     ax.grid(True, axis="y", alpha=0.3)
     if len(labels) > 5:
         ax.tick_params(axis="x", labelrotation=30)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def plot_histogram(
@@ -218,7 +219,7 @@ def plot_histogram(
     ax.set_ylabel("count")
     if title:
         ax.set_title(title)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def plot_scatter(
@@ -260,4 +261,4 @@ def plot_scatter(
     ax.set_aspect("equal", adjustable="datalim")
     if title:
         ax.set_title(title)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .curves import _new_figure, _save
+from .curves import _new_figure, save_figure
 
 DPI = 110
 
@@ -39,12 +39,12 @@ def plot_kl_per_dim(kl: Any, path: str | os.PathLike[str], *, threshold: float |
     ax.grid(True, axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
-    return _save(fig, path, dpi)
+    return save_figure(fig, path, dpi)
 
 
 def plot_code_histogram(stats: dict[str, Any], path: str | Path) -> Path:
     """Histogram of every code value (log count axis), from the stored counts."""
-    from ..viz.curves import _new_figure, _save
+    from ..viz.curves import _new_figure, save_figure
 
     fig = _new_figure(5.0, 3.2)
     ax = fig.subplots()
@@ -55,12 +55,12 @@ def plot_code_histogram(stats: dict[str, Any], path: str | Path) -> Path:
     ax.set_xlabel("code value z")
     ax.set_ylabel("count (images x units)")
     ax.set_title(f"code values, {stats['n']} test images x {stats['code_size']} units")
-    return _save(fig, path, 110)
+    return save_figure(fig, path, 110)
 
 
 def plot_unit_rates(stats: dict[str, Any], path: str | Path) -> Path:
     """Activation rate of each unit (in unit order; sorted when there are more than 128)."""
-    from ..viz.curves import _new_figure, _save
+    from ..viz.curves import _new_figure, save_figure
 
     rate = np.asarray(stats["per_unit"]["activation_rate"])
     many = rate.size > 128
@@ -72,4 +72,4 @@ def plot_unit_rates(stats: dict[str, Any], path: str | Path) -> Path:
     ax.set_xlabel("unit (sorted by rate)" if many else "unit")
     ax.set_ylabel("share of images active")
     ax.set_title(f"per-unit activation rate (|z| > {stats['threshold']:.3g})")
-    return _save(fig, path, 110)
+    return save_figure(fig, path, 110)

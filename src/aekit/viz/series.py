@@ -7,7 +7,6 @@ e.g. NAB's) hatched on the series panel.
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fileio import atomic_write_bytes
+from .curves import save_figure
 
 MAX_CHANNELS_SHOWN = 8
 
@@ -60,9 +59,4 @@ def plot_series_anomalies(
         top.set_title(title, fontsize="medium")
     fig.autofmt_xdate()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, path, 100)
