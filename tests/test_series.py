@@ -105,6 +105,13 @@ def test_windows_fold_back_round_trip():
     np.testing.assert_allclose(back, s.values, rtol=1e-5, atol=1e-5)
     folded, counts = fold_back(np.ones((3, 1, 4)), np.array([0, 1, 5]), 10)
     assert counts.tolist() == [1, 2, 2, 2, 1, 1, 1, 1, 1, 0] and np.isnan(folded[9, 0])
+    # windows scoring 1, 5 and 2: each sample's mean and smallest score over the windows covering it
+    per_window = np.broadcast_to(np.array([1.0, 5.0, 2.0])[:, None, None], (3, 1, 4))
+    mean, _ = fold_back(per_window, np.array([0, 1, 5]), 10)
+    least, _ = fold_back(per_window, np.array([0, 1, 5]), 10, reduce="min")
+    np.testing.assert_allclose(mean[:9, 0], [1, 3, 3, 3, 5, 2, 2, 2, 2])
+    np.testing.assert_allclose(least[:9, 0], [1, 1, 1, 1, 5, 2, 2, 2, 2])
+    assert np.isnan(least[9, 0])
 
 
 def test_find_intervals_merge_and_min_length():
@@ -140,9 +147,11 @@ def test_series_model_save_load_round_trip(trained, tmp_path):
     np.testing.assert_allclose(again.scores.scores, found.scores.scores, rtol=1e-6)
     assert again.intervals == found.intervals
     assert [i["top_channel"] for i in found.intervals if i["start"] <= 255 <= i["end"]] == ["ch1"]
-    # the threshold is the largest score of the normal series: nothing in it is flagged
+    # the threshold is the largest window score of the normal series, which bounds every
+    # sample's min-fold score: nothing in it is flagged
     assert det.predict(normal).sum() == 0
-    assert np.nanmax(det.score_samples(normal)) == pytest.approx(det.threshold_)
+    assert det.fit_scores_.window_scores.max() == pytest.approx(det.threshold_)
+    assert np.nanmax(det.score_samples(normal)) <= det.threshold_
     with pytest.raises(AekitError, match="sampled every 5 min; this one is sampled every 1 h"):
         det.detect(frame(400, channels=2, freq="1h"))
     with pytest.raises(AekitError, match=r"missing value column\(s\) 'ch1'"):
@@ -199,12 +208,42 @@ def test_cli_train_and_detect_write_the_files(tmp_path, capsys):
     assert result["n_intervals"] == len(intervals) >= 1
     assert ((intervals["start"] <= 205) & (intervals["end"] >= 200)).any()
     assert json.loads((out / "threshold.json").read_text())["key"] == "series_anomaly"
+    assert json.loads((out / "threshold.json").read_text())["fold"] == "min"
+    # a new threshold from a normal series, with the other fold
+    assert main(["detect", str(run), str(tmp_path / "test.csv"), "-o", str(tmp_path / "mean"), "--fit",
+                 str(tmp_path / "train.csv"), "--fold", "window", "--json"]) == 0
+    assert json.loads((tmp_path / "mean" / "threshold.json").read_text())["fold"] == "window"
+    capsys.readouterr()
     # bad input: a clear error, a non-zero exit, nothing written
     bad = tmp_path / "bad.csv"
     test.rename(columns={"timestamp": "ts"}).assign(value=lambda d: d["value"].where(d.index != 9)).to_csv(bad)
     assert main(["detect", str(run), str(bad), "-o", str(tmp_path / "out2")]) != 0
     assert "missing or infinite values" in capsys.readouterr().err
     assert not (tmp_path / "out2").exists()
+
+
+def test_a_series_run_resumes_exactly(tmp_path):
+    """A series run is checkpointed like any other: stopped after 2 epochs and resumed to 4, it
+    ends with the weights and losses of a run that trained 4 epochs straight."""
+    from aekit.train.callbacks import read_metrics
+    from test_train import same_weights
+
+    frame(400, period=24).to_csv(tmp_path / "normal.csv", index=False)
+    common = dict(dataset=str(tmp_path / "normal.csv"), window=24, stride=2, batch_size=32, seed=0, progress=False)
+    aekit.train("conv1d", out=tmp_path / "full", epochs=4, **common)
+    aekit.train("conv1d", out=tmp_path / "part", epochs=2, evaluate=False, **common)
+    assert json.loads((tmp_path / "part" / "run.json").read_text())["status"]["epochs_done"] == 2
+    aekit.train(out=tmp_path / "part", resume=True, epochs=4, progress=False)
+    assert same_weights(tmp_path / "full", tmp_path / "part")
+    full, part = (read_metrics(tmp_path / name / "metrics.jsonl") for name in ("full", "part"))
+    assert len(full) == 4 and [r["val/loss"] for r in full] == [r["val/loss"] for r in part]
+    # the run ends with the threshold saved and the training series scored
+    evaluation = json.loads((tmp_path / "part" / "eval.json").read_text())
+    assert evaluation["kind"] == "series" and evaluation["train_intervals"] == 0
+    assert (tmp_path / "part" / "train_detect" / "series.png").is_file()
+    assert SeriesDetector.load(tmp_path / "part" / "model").threshold_ == pytest.approx(evaluation["threshold"])
+    with pytest.raises(AekitError, match="a series trains in one process"):
+        aekit.train("conv1d", out=tmp_path / "ddp", nproc=2, epochs=1, **common)
 
 
 # --------------------------------------------------------------------------- HTTP

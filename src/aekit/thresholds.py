@@ -180,7 +180,7 @@ class CodeNeighbours(fitted.FittedComponent):
 
 SERIES_SCORES = ("mae", "mse")  # per-timestamp reconstruction errors of a series model
 SERIES_METHODS = ("max", "percentile", "contamination", "fixed")
-SERIES_FOLDS = ("window", "step")  # how window errors become a sample's score (see aekit.tasks.series)
+SERIES_FOLDS = ("min", "window", "step")  # how window errors become a sample's score (see aekit.tasks.series)
 
 
 @fitted.register_fitted
@@ -192,16 +192,18 @@ class SeriesThreshold(fitted.FittedComponent):
         score: ``mae`` or ``mse``: the reconstruction error of each sample, averaged over the
             windows covering it (see :mod:`aekit.tasks.series`).
         threshold: samples scoring above it are anomalous.
-        method: how it was set from the normal series' scores: ``max`` (their maximum, the
-            Keras example's rule), ``percentile``, ``contamination`` (the ``1 - level``
+        method: how it was set from the normal series' scores: ``max`` (the largest score of a
+            sample or a window, so nothing in the normal series is flagged; with ``fold="min"``
+            this is the Keras example's rule), ``percentile``, ``contamination`` (the ``1 - level``
             quantile) or ``fixed`` (given as a number).
         level: the percentile or contamination, or ``None`` for ``max`` and ``fixed``.
         scale: spread (standard deviation) of the normal scores, for ``predict_proba``.
         n_fit: samples of the normal series whose scores set it.
         min_length: anomaly intervals shorter than this many samples are dropped.
         merge_gap: intervals at most this many samples apart are merged into one.
-        fold: how window errors become a sample's score: ``window`` (the mean error of each
-            window covering it) or ``step`` (its own error in each window covering it).
+        fold: how window errors become a sample's score: ``min`` (the smallest error of the
+            windows covering it), ``window`` (their mean error) or ``step`` (its own error in
+            each window covering it).
     """
 
     key: ClassVar[str] = "series_anomaly"
@@ -216,7 +218,7 @@ class SeriesThreshold(fitted.FittedComponent):
     n_fit: int
     min_length: int = 1
     merge_gap: int = 0
-    fold: str = "window"
+    fold: str = "min"
 
     def __post_init__(self):
         if self.fold not in SERIES_FOLDS:
@@ -243,15 +245,19 @@ class SeriesThreshold(fitted.FittedComponent):
     @classmethod
     def fit(cls, scores: np.ndarray, *, score: str, method: str = "max", level: float | None = None,
             threshold: float | None = None, min_length: int = 1, merge_gap: int = 0,
-            fold: str = "window") -> SeriesThreshold:
-        """The threshold of a normal series' per-timestamp ``scores`` (NaN, for unscored samples, left out)."""
+            fold: str = "min", window_scores: np.ndarray | None = None) -> SeriesThreshold:
+        """The threshold of a normal series' per-timestamp ``scores`` (NaN, for unscored samples,
+        left out); ``window_scores`` (each window's mean error) raise ``max`` to the largest window's."""
         scores = np.asarray(scores, dtype=np.float64)
         scores = scores[np.isfinite(scores)]
         if scores.ndim != 1 or len(scores) == 0:
             raise AekitError("expected per-timestamp scores of a normal series; got none (is every segment "
                              "shorter than the window?)")
         if method == "max":
-            value, level = float(scores.max()), None
+            # A sample's min- or mean-fold score never exceeds its windows' largest error, so the
+            # largest window error is the bound under which nothing in the normal series is flagged.
+            largest = np.asarray(window_scores if window_scores is not None else [], dtype=np.float64)
+            value, level = float(max(scores.max(), largest.max(initial=-np.inf))), None
         elif method == "percentile":
             if level is None or not 0 < level < 100:
                 raise AekitError(f"percentile: expected a number in (0, 100); got {level!r}")

@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", default=None, choices=("max", "percentile", "contamination"),
                    help="series, with --fit: the normal series' max score (default), a percentile, or "
                         "--contamination")
+    p.add_argument("--fold", default=None, choices=("min", "window", "step"),
+                   help="series, with --fit: a sample's score is the smallest (min, default) or the mean (window) "
+                        "error of the windows covering it, or its own error in each (step)")
     p.add_argument("--min-length", type=int, default=None, metavar="N",
                    help="series, with --fit: drop anomaly intervals shorter than N samples")
     p.add_argument("--merge-gap", type=int, default=None, metavar="N",
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.run, device=args.device)
     if model.preprocessing.kind == "series":
         return _run_series(model, args)
-    for flag, value in (("--threshold", args.threshold), ("--min-length", args.min_length),
+    for flag, value in (("--threshold", args.threshold), ("--fold", args.fold), ("--min-length", args.min_length),
                         ("--merge-gap", args.merge_gap)):
         if value is not None:
             raise AekitError(f"{flag} is for series models; {args.run} takes {model.preprocessing.describe_input()}")
@@ -103,7 +106,7 @@ def _run_series(model, args: argparse.Namespace) -> int:
             raise AekitError(f"{flag} is for image and table models; a series model finds intervals in one series")
     result = detect_series(model, args.inputs[0], args.out, fit=args.fit[0] if args.fit else None, save=args.save,
                            score=args.score if args.score not in (None, "auto") else None, threshold=args.threshold,
-                           percentile=args.percentile, contamination=args.contamination,
+                           percentile=args.percentile, contamination=args.contamination, fold=args.fold,
                            min_length=args.min_length, merge_gap=args.merge_gap)
     if args.json:
         print(json.dumps(result))

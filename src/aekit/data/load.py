@@ -19,6 +19,7 @@ from aekit.data.builtin import resolve_data_dir
 from aekit.data.convert import check_channels, parse_size, resize_images, to_channels
 from aekit.data.imageset import ImageSet, Splits
 from aekit.data.registry import BUILTINS, canonical_name
+from aekit.data.seriessplits import SeriesSplits, load_series_splits
 from aekit.data.sources import accepted, find_source
 from aekit.data.splits import check_fraction, make_splits
 from aekit.data.tablesplits import TableSplits, is_table_source, load_table_splits
@@ -166,16 +167,20 @@ def default_dataset(data_dir: str | os.PathLike | None) -> str:
     return "digits"
 
 
-def load_splits(data: DataConfig, *, seed: int, progress: bool = True) -> Splits | TableSplits:
+def load_splits(data: DataConfig, *, seed: int, progress: bool = True) -> Splits | TableSplits | SeriesSplits:
     """The splits a run's :class:`~aekit.config.DataConfig` describes (``dataset="default"`` resolved):
-    images, or rows of a table (:mod:`aekit.data.tablesplits`) when the dataset is a table file."""
-    if data.dataset != "default" and is_table_source(data.dataset):
+    a time series split in time when ``data.window`` is set (:mod:`aekit.data.seriessplits`), rows
+    of a table (:mod:`aekit.data.tablesplits`) when the dataset is a table file, else images."""
+    if data.window is None and data.dataset != "default" and is_table_source(data.dataset):
         return load_table_splits(data.dataset, label_column=data.label_column, id_column=data.id_column,
                                  val_fraction=data.val_fraction, test_fraction=data.test_fraction, seed=seed,
                                  limit=data.limit)
     if data.label_column is not None or data.id_column is not None:
+        read_as = "a time series (window is set)" if data.window is not None else "images"
         raise AekitError(f"label_column and id_column name columns of a table; {data.dataset!r} is not a table "
-                         "file (.csv, .tsv, .parquet, or .npy/.npz of rows)")
+                         f"file (.csv, .tsv, .parquet, or .npy/.npz of rows): it is read as {read_as}")
+    if data.window is not None:
+        return load_series_splits(data)
     size = data.image_size
     if size is not None and len(size) == 1:
         size = (size[0], size[0])

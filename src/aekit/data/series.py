@@ -396,21 +396,27 @@ def window_starts(layout: SeriesLayout, window: int, stride: int = 1) -> np.ndar
     return np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
 
 
-def fold_back(per_step: np.ndarray, starts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Average per-window, per-step values ``(N, C, L)`` onto the ``n`` samples they cover.
+def fold_back(per_step: np.ndarray, starts: np.ndarray, n: int, reduce: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Fold per-window, per-step values ``(N, C, L)`` onto the ``n`` samples they cover.
 
-    Returns ``(folded (n, C), counts (n,))``: each sample's mean over the windows covering it
-    (NaN where none does) and how many windows that is.
+    Returns ``(folded (n, C), counts (n,))``: each sample's mean (``reduce="mean"``) or smallest
+    value (``reduce="min"``) over the windows covering it (NaN where none does) and how many
+    windows that is.
     """
+    if reduce not in ("mean", "min"):
+        raise ValueError(f"reduce: expected 'mean' or 'min'; got {reduce!r}")
     per_step = np.asarray(per_step, dtype=np.float64)
     _, c, length = per_step.shape
-    total = np.zeros((n, c), dtype=np.float64)
+    folded = np.full((n, c), 0.0 if reduce == "mean" else np.inf, dtype=np.float64)
     counts = np.zeros(n, dtype=np.int64)
-    for j in range(length):  # starts are distinct, so each fancy-index add touches a sample once
-        total[starts + j] += per_step[:, :, j]
-        counts[starts + j] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        folded = total / counts[:, None]
+    combine = np.add if reduce == "mean" else np.minimum
+    for j in range(length):  # starts are distinct, so each fancy index touches a sample once
+        at = starts + j
+        folded[at] = combine(folded[at], per_step[:, :, j])
+        counts[at] += 1
+    if reduce == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            folded /= counts[:, None]
     folded[counts == 0] = np.nan
     return folded, counts
 

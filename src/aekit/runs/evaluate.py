@@ -19,6 +19,7 @@ from ..tasks.evaluate import evaluate_model, format_table
 from ..train.callbacks import read_metrics
 from .folder import run_dir_of
 from .report import write_run_report
+from .series import evaluate_series_run
 from .tables import evaluate_table_run, format_table_result
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 def evaluate_run(model: Model, splits: Any, out: str | Path, *, history: list[dict] | None = None) -> dict[str, Any]:
     """Evaluate on the test split, write ``eval.json``, pictures and ``report.html`` into ``out``."""
     out = Path(out)
+    if splits.kind == "series":
+        return evaluate_series_run(model, splits, out, history=history)
     if splits.kind == "table":
         result = evaluate_table_run(model, splits, out, history=history)
         log.info("%s", format_table_result(result))

@@ -1,5 +1,6 @@
-"""Series files in, files out: training a series model into a run folder, and ``aekit detect`` on a series.
+"""Series files in, files out: a series run's evaluation, and ``aekit detect`` on a series.
 
+``evaluate_series_run`` runs ``detect_series`` over a series run's training series.
 ``detect_series`` writes, into the output folder::
 
     scores.csv        one row per sample: time, the value columns, score (+ score_<channel> for
@@ -17,7 +18,6 @@ so a bad input leaves the folder as it was.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict
@@ -62,7 +62,7 @@ INTERVAL_COLUMNS = ("start", "end", "start_time", "end_time", "length", "peak_ti
 
 def detect_series(model: Model, path: Any, out_dir: str | os.PathLike, *, fit: Any = None, save: bool = False,
                   score: str | None = None, threshold: str | None = None, percentile: float = 99.0,
-                  contamination: float | None = None, min_length: int | None = None,
+                  contamination: float | None = None, fold: str | None = None, min_length: int | None = None,
                   merge_gap: int | None = None, plot: bool = True) -> dict[str, Any]:
     """Score a series with a series model, find its anomaly intervals and write the files above.
 
@@ -72,13 +72,13 @@ def detect_series(model: Model, path: Any, out_dir: str | os.PathLike, *, fit: A
         out_dir: the output folder.
         fit: a normal series whose scores set a new threshold (else the saved one is used).
         save: with ``fit``, save the new threshold into the model folder.
-        score, threshold, percentile, contamination, min_length, merge_gap: with ``fit``, as
+        score, threshold, percentile, contamination, fold, min_length, merge_gap: with ``fit``, as
             for :class:`~aekit.tasks.series.SeriesDetector`.
     """
     out_dir = Path(out_dir)
     if fit is not None:
         det = SeriesDetector(model, score=score or "mae", threshold=threshold or "max", percentile=percentile,
-                             contamination=contamination, min_length=min_length or 1,
+                             contamination=contamination, fold=fold or "min", min_length=min_length or 1,
                              merge_gap=merge_gap or 0).fit(fit)
         if save:
             if model.path is None:
@@ -86,7 +86,7 @@ def detect_series(model: Model, path: Any, out_dir: str | os.PathLike, *, fit: A
             model.save(model.path)
     else:
         given = [name for name, v in (("--save", save), ("--contamination", contamination), ("--score", score),
-                                      ("--threshold", threshold), ("--min-length", min_length),
+                                      ("--threshold", threshold), ("--fold", fold), ("--min-length", min_length),
                                       ("--merge-gap", merge_gap)) if v]
         if given:
             raise AekitError(f"{', '.join(given)} go(es) with --fit NORMAL_SERIES (the normal series that sets "
@@ -126,38 +126,20 @@ def detect_series(model: Model, path: Any, out_dir: str | os.PathLike, *, fit: A
     return result
 
 
-def train_series(preset: str, dataset: Any, *, out: str | os.PathLike | None = None, overwrite: bool = False,
-                 progress: bool = True, **overrides: Any) -> Model:
-    """Train a series model on the series ``dataset`` (a CSV/Parquet path) into a run folder.
-
-    The run folder holds ``model/`` (with the threshold fitted on the training series, ``max``
-    of its scores, so ``aekit detect RUN series.csv`` works at once), ``run.json``,
-    ``metrics.jsonl`` and ``train_detect/`` (the training series' own scores and plot).
-    Series runs train in memory (:func:`aekit.fit`); they are not resumable with ``--resume``.
-    """
-    from ..fileio import append_line
-    from ..fitting import fit
-    from .folder import RunFolder, default_run_dir
-
-    if isinstance(dataset, (str, Path)) and not Path(dataset).is_file():
-        raise AekitError(f"series file {dataset} does not exist" if not Path(dataset).exists()
-                         else f"{dataset} is not a file")
-    name = Path(dataset).stem if isinstance(dataset, (str, Path)) else "series"
-    folder = RunFolder(Path(out) if out is not None else default_run_dir(preset, name))
-    if folder.holds_run() and not overwrite:
-        folder.refuse_existing()
-    model = fit(dataset, preset, kind="series", progress=progress, **overrides)  # every check before writing
-    det = SeriesDetector(model).fit(dataset)
-    if folder.holds_run():
-        folder.clear()
-    folder.root.mkdir(parents=True, exist_ok=True)
-    model.data_info["source"] = str(dataset) if isinstance(dataset, (str, Path)) else model.data_info["source"]
-    model.save(folder.model_dir)
-    for record in model.history:
-        append_line(folder.metrics_file, json.dumps(record))
-    folder.write_record(model.config, model.preprocessing, model.data_info, state="finished",
-                        epochs_done=len(model.history), threshold=det.threshold_)
-    detect_series(model, dataset, folder.root / "train_detect")
-    log.info("trained %s on %s (%s); threshold %.6g; run folder %s", preset, name, model.data_info.get("layout"),
-             det.threshold_, folder.root)
-    return model
+def evaluate_series_run(model: Model, splits: Any, out: str | os.PathLike, *,
+                        history: list[dict] | None = None) -> dict[str, Any]:
+    """A series run's evaluation: ``aekit detect`` over the whole training series (both parts)
+    into ``out/train_detect``, with the threshold fitted at the end of training, and ``eval.json``
+    (the validation loss, the threshold and what was flagged in the training series itself)."""
+    out = Path(out)
+    found = detect_series(model, splits.everything, out / "train_detect")
+    val = [r["val_loss"] for r in history or () if r.get("val_loss") is not None]
+    result = {"dataset": splits.name, "kind": "series", "windows": splits.info.get("splits"),
+              "layout": found["layout"], "score": found["score"], "fold": found["fold"],
+              "threshold": found["threshold"], "train_intervals": found["n_intervals"],
+              "train_flagged": found["n_flagged"], "best_val_loss": min(val) if val else None,
+              "train_detect": str(out / "train_detect")}
+    atomic_write_json(out / "eval.json", result)
+    log.info("threshold %.6g (%s fold); the training series itself: %d anomaly interval(s); %s",
+             found["threshold"], found["fold"], found["n_intervals"], out / "train_detect" / "series.png")
+    return result

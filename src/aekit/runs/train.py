@@ -31,6 +31,7 @@ from ..objectives import Objective
 from ..presets import build_run_config, route_overrides
 from ..tasks.anomaly import fit_threshold_after_training
 from ..tasks.generate import fit_sampler_after_training
+from ..tasks.series import fit_series_threshold_after_training
 from ..train import distributed
 from ..train.callbacks import MetricsFile, check_trackers, make_trackers, read_metrics
 from ..train.checkpoint import load_checkpoint, save_checkpoint
@@ -38,6 +39,18 @@ from .evaluate import evaluate_run
 from .folder import RunFolder, default_run_dir, read_run_file
 
 log = logging.getLogger(__name__)
+
+# Fitted state each kind of data gets after training, saved with the model: deterministic image
+# and table models become generative (a mixture sampler), and tables and series get the threshold
+# that `aekit detect RUN file` applies at once.
+AFTER_TRAINING = {
+    "image": (fit_sampler_after_training,),
+    "table": (fit_sampler_after_training, fit_threshold_after_training),
+    "series": (fit_series_threshold_after_training,),
+}
+
+SERIES_IN_ONE_PROCESS = ("a series trains in one process (its windows overlap in time, so the processes' "
+                         "shards would share samples); drop --nproc / torchrun")
 
 # What may change when a run resumes; anything else would make it a different run.
 RESUMABLE = frozenset({"epochs", "device", "threads", "data_dir", "train.epochs", "train.device", "train.threads",
@@ -87,17 +100,16 @@ def train(
             ``hidden=(512, 256)``), or dotted (``"model.activation": "elu"``).
 
     With ``window=N`` among the overrides the dataset is a time series (a CSV/Parquet file with a
-    timestamp column, see :mod:`aekit.data.series`), trained by :func:`aekit.runs.series.train_series`.
+    timestamp column, see :mod:`aekit.data.series`), split in time (:mod:`aekit.data.seriessplits`);
+    its run is checkpointed and resumable like any other, and ends with the series threshold.
 
     Example:
         >>> model = aekit.train("deep", dataset="mnist", latent_dim=32, epochs=20, out="runs/deep32")
         >>> codes = model.encode(images_uint8)
     """
-    if overrides.get("window", overrides.get("data.window")) is not None and not resume:
-        from .series import train_series  # a series (--window): trained in memory, written to a run folder
-
-        return train_series(preset, dataset, out=out, overwrite=overwrite, progress=progress, **overrides)
     device_hint = str(overrides.get("device", overrides.get("train.device", "auto")))
+    if nproc != 1 and overrides.get("window", overrides.get("data.window")) is not None:
+        raise AekitError(SERIES_IN_ONE_PROCESS)
     if nproc != 1:
         return _launch_processes(nproc, preset, dataset=dataset, out=out, resume=resume, overwrite=overwrite,
                                  progress=progress, evaluate=evaluate, trackers=trackers, device=device_hint,
@@ -105,6 +117,8 @@ def train(
     world = distributed.init_from_env(device_hint)
     if world.distributed and out is None:
         raise AekitError("distributed training needs the run folder named on every rank: pass --out RUN")
+    if world.distributed and overrides.get("window", overrides.get("data.window")) is not None:
+        raise AekitError(SERIES_IN_ONE_PROCESS)
     if not world.is_main:
         progress = False
     if resume:
@@ -176,7 +190,12 @@ def _fresh_run_config(preset: str, dataset: str | None, overrides: dict[str, Any
     if dataset is not None:
         routed["data"]["dataset"] = dataset
     name = routed["data"].get("dataset", "default")
-    kind = "table" if name != "default" and is_table_source(name) else "image"
+    if routed["data"].get("window") is not None:
+        kind = "series"
+    elif name != "default" and is_table_source(name):
+        kind = "table"
+    else:
+        kind = "image"
     run = build_run_config(preset, kind=kind, model=routed["model"], objective=routed["objective"],
                            train=routed["train"], data=routed["data"])
     if run.data.dataset == "default":
@@ -261,9 +280,8 @@ def _execute(folder: RunFolder, run: RunConfig, objective: Objective, splits, pr
         return model
     if world.distributed:
         splits = load_splits(run.data, seed=run.train.seed, progress=False)
-    fit_sampler_after_training(model, splits)  # deterministic AEs become generative
-    if splits.kind == "table":
-        fit_threshold_after_training(model, splits)  # so `aekit detect RUN rows.csv` labels rows at once
+    for fit_component in AFTER_TRAINING[splits.kind]:
+        fit_component(model, splits)
     model.save(folder.model_dir)
     folder.write_record(run, preprocessing, data_info, state="finished", epochs_done=result.state.epoch,
                         best_epoch=result.state.best_epoch, best_val_loss=result.state.best_val,

@@ -1,13 +1,15 @@
 """Anomalies in a time series: per-timestamp scores, a threshold and anomaly intervals.
 
 A model trained on windows of normal behaviour reconstructs normal windows well. Every window of
-the series (stride 1, inside its gap-free segments) is reconstructed, and the errors are folded
-back onto the timestamps: with ``fold="window"`` (the default) a sample's score is the mean of the
-errors of every window that covers it (each window's error averaged over its steps), which is
-smooth and reads like the Keras example's window rule; with ``fold="step"`` it is the mean of the
-sample's own error in each window covering it, which localises a short event more sharply but is
-noisier. Both are kept per channel (``channel_scores``, each channel's contribution) and averaged
-over channels (``scores``). Samples scoring above the threshold are anomalous; contiguous runs of them
+the series (stride 1, inside its gap-free segments) is reconstructed, each window's error is
+averaged over its steps, and the errors are folded back onto the timestamps. With ``fold="min"``
+(the default) a sample's score is the smallest error among the windows covering it: it scores
+high only when every window that holds it does, which is the Keras example's rule and keeps an
+interval to the samples the anomaly actually touches instead of widening it by a window on each
+side. ``fold="window"`` takes their mean instead (smoother, wider), and ``fold="step"`` the mean
+of the sample's own error in each window covering it (sharper for a short event, noisier). Scores
+are kept per channel (``channel_scores``, each channel's contribution) and averaged over channels
+(``scores``). Samples scoring above the threshold are anomalous; contiguous runs of them
 are the anomaly intervals, runs at most ``merge_gap`` samples apart are merged and runs shorter
 than ``min_length`` dropped::
 
@@ -20,10 +22,10 @@ than ``min_length`` dropped::
 
 Scores (``score``): ``mae`` (absolute error, as in the Keras example) or ``mse`` (squared
 error), both in standard deviations of each channel (model space). The threshold (``threshold``):
-``"max"`` of the normal series' scores (the Keras example's rule: nothing in the training series
-is flagged), a ``"percentile"`` of them, the ``1 - contamination`` quantile, or a number. It is
-saved with the model as the fitted component ``series_anomaly``
-(:class:`~aekit.thresholds.SeriesThreshold`).
+``"max"``, the largest score of the normal series, per sample or per window, so nothing in it is
+flagged (with the ``min`` fold, the Keras example's rule exactly), a ``"percentile"`` of them,
+the ``1 - contamination`` quantile, or a number. It is saved with the model as the fitted
+component ``series_anomaly`` (:class:`~aekit.thresholds.SeriesThreshold`).
 
 Files and pictures (scores CSV, intervals CSV/JSON, the plot) are :mod:`aekit.runs.series`'s job.
 """
@@ -91,10 +93,11 @@ class SeriesDetection:
 
 
 @torch.inference_mode()
-def series_scores(model: Model, series: Any, score: str = "mae", *, fold: str = "window",
+def series_scores(model: Model, series: Any, score: str = "mae", *, fold: str = "min",
                   batch_size: int = 1024) -> SeriesScores:
     """Reconstruct every window of ``series`` and fold the errors back onto its samples (``fold``:
-    ``window``, each covering window's mean error, or ``step``, the sample's own error in each)."""
+    ``min`` or ``window``, the smallest or the mean of the covering windows' errors, or ``step``,
+    the sample's own error in each)."""
     if score not in SERIES_SCORES:
         raise AekitError(f"score: expected one of {', '.join(SERIES_SCORES)} for a series; got {score!r}")
     if fold not in SERIES_FOLDS:
@@ -112,11 +115,12 @@ def series_scores(model: Model, series: Any, score: str = "mae", *, fold: str = 
         diff = xb - module(xb).x_hat.float()
         errors.append((diff.abs() if score == "mae" else diff.pow(2)).cpu())
     per_step = torch.cat(errors).numpy() if errors else np.zeros((0, *prep.input_shape), dtype=np.float32)
-    if fold == "window":  # each window's per-channel mean error, spread over the steps it covers
-        per_step = np.broadcast_to(per_step.mean(axis=2, keepdims=True), per_step.shape)
-    channel, counts = fold_back(per_step, space.starts, space.n)  # (T, C), (T,)
+    window_means = per_step.mean(axis=2, keepdims=True)  # (N, C, 1): each window's error per channel
+    if fold != "step":  # spread each window's error over the steps it covers
+        per_step = np.broadcast_to(window_means, per_step.shape)
+    channel, counts = fold_back(per_step, space.starts, space.n, reduce="min" if fold == "min" else "mean")
     return SeriesScores(space.series, score, fold, channel.mean(axis=1), channel, counts,
-                        per_step.mean(axis=(1, 2)).astype(np.float64), space.starts, space.series_layout)
+                        window_means.mean(axis=(1, 2)).astype(np.float64), space.starts, space.series_layout)
 
 
 def find_intervals(above: np.ndarray, *, min_length: int = 1, merge_gap: int = 0) -> list[tuple[int, int]]:
@@ -164,8 +168,10 @@ class SeriesDetector:
             name (``conv1d``, ``lstm``, ...; then :meth:`fit` trains it on the normal series).
         window: window length in samples, to train a preset (required then).
         score: ``mae`` (default) or ``mse``.
-        fold: ``window`` (default) or ``step``: how window errors become a sample's score.
-        threshold: ``"max"`` (default: the largest score of the normal series), ``"percentile"``
+        fold: ``min`` (default), ``window`` or ``step``: how window errors become a sample's
+            score (see the module docstring).
+        threshold: ``"max"`` (default: the largest score of the normal series, per sample or
+            per window), ``"percentile"``
             (``percentile`` of them), ``"contamination"`` (their ``1 - contamination`` quantile,
             for a normal series that holds some anomalies) or a number.
         percentile: see ``threshold``.
@@ -188,7 +194,7 @@ class SeriesDetector:
     """
 
     def __init__(self, model: Model | str | os.PathLike = "conv1d", *, window: int | None = None, score: str = "mae",
-                 fold: str = "window", threshold: str | float = "max", percentile: float = 99.0,
+                 fold: str = "min", threshold: str | float = "max", percentile: float = 99.0,
                  contamination: float | None = None, min_length: int = 1, merge_gap: int = 0, **train_kwargs: Any):
         if score not in SERIES_SCORES:
             raise AekitError(f"score: expected one of {', '.join(SERIES_SCORES)}; got {score!r}")
@@ -240,7 +246,8 @@ class SeriesDetector:
         else:
             method, level, value = "fixed", None, float(self.threshold)
         fitted = SeriesThreshold.fit(scores.scores, score=self.score, method=method, level=level, threshold=value,
-                                     min_length=self.min_length, merge_gap=self.merge_gap, fold=self.fold)
+                                     min_length=self.min_length, merge_gap=self.merge_gap, fold=self.fold,
+                                     window_scores=scores.window_scores)
         model.fitted[SeriesThreshold.key] = fitted
         self._set(model, fitted)
         self.fit_scores_ = scores
@@ -314,3 +321,9 @@ class SeriesDetector:
         fitted = f", threshold_={self.threshold_:.6g}" if hasattr(self, "threshold_") else ""
         name = self.model if isinstance(self.model, str) else type(self.model).__name__
         return f"SeriesDetector({name!r}, score={self.score!r}{fitted})"
+
+
+def fit_series_threshold_after_training(model: Model, splits: Any) -> SeriesThreshold:
+    """Called by the trainer for a series run: the detector's default threshold (``max``, ``min``
+    fold) fitted on the whole training series, so ``aekit detect RUN series.csv`` works at once."""
+    return SeriesDetector(model).fit(splits.everything).fitted_
