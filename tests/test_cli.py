@@ -10,6 +10,7 @@ from PIL import Image
 
 import aekit
 from aekit.cli import main
+from cli_helpers import fails
 
 
 @pytest.fixture(scope="module")
@@ -18,16 +19,6 @@ def run_dir(tmp_path_factory):
     assert main(["train", "--preset", "deep", "--dataset", "digits", "--latent", "8", "--epochs", "4",
                  "--out", str(out), "--no-progress"]) == 0
     return out
-
-
-def fails(capsys, argv, *messages):
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    for m in messages:
-        assert m in err, err
-    return err
 
 
 def test_train_writes_report_and_eval_prints_table(run_dir, capsys):

@@ -12,6 +12,7 @@ import pytest
 
 import aekit
 from aekit.cli import main
+from cli_helpers import fails
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("pyarrow")
@@ -49,16 +50,6 @@ def table_run(tmp_path_factory):
     return root, csv_path, out
 
 
-def fails(capsys, argv, *messages):
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    for m in messages:
-        assert m in err, err
-    return err
-
-
 def test_train_on_a_csv_evaluates_against_pca_and_saves_a_threshold(table_run):
     _, _, out = table_run
     result = json.loads((out / "eval.json").read_text())
@@ -69,6 +60,33 @@ def test_train_on_a_csv_evaluates_against_pca_and_saves_a_threshold(table_run):
     model = aekit.load_model(out)
     assert model.preprocessing.kind == "table" and model.preprocessing.names[-1] == "shift"
     assert model.config.data.id_column == "id" and "anomaly" in model.fitted
+
+
+def test_the_default_table_run_is_the_detector_recipe_and_resumes_exactly(tmp_path):
+    """No preset and no epochs: the denoising MLP on the table recipe's step budget (epochs of
+    rows drawn afresh), the code-space term saved as AnomalyDetector() saves it; a run stopped
+    part-way and resumed ends with the same weights."""
+    from aekit.presets import ROW_BATCH, ROW_PRESET, row_schedule
+    from aekit.thresholds import CodeNeighbours
+    from test_train import same_weights
+
+    csv_path = tmp_path / "rows.csv"
+    wdbc_frame().to_csv(csv_path, index=False)
+    common = ["--dataset", str(csv_path), "--id-column", "id", "--label-column", "y", "--no-progress"]
+    assert main(["train", *common, "--out", str(tmp_path / "full")]) == 0
+    record = json.loads((tmp_path / "full" / "run.json").read_text())
+    config, n_train = record["config"], record["data_info"]["splits"]["train"]
+    assert config["preset"] == ROW_PRESET
+    epochs, drawn = row_schedule(n_train, ROW_BATCH)
+    assert (config["train"]["epochs"], config["train"]["epoch_samples"], config["train"]["batch_size"]) == \
+        (epochs, drawn, ROW_BATCH)
+    assert drawn > n_train  # a small table: its rows repeat within an epoch
+    assert CodeNeighbours.key in aekit.load_model(tmp_path / "full").fitted
+    assert json.loads((tmp_path / "full" / "eval.json").read_text())["auroc"] > 0.8
+    assert main(["train", *common, "--out", str(tmp_path / "part"), "--epochs", "3", "--no-eval",
+                 "--set", f"train.epoch_samples={drawn}"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "part"), "--epochs", str(epochs), "--no-progress"]) == 0
+    assert same_weights(tmp_path / "full", tmp_path / "part")
 
 
 def test_detect_writes_scores_keyed_by_id_and_explains_the_top_rows(table_run, capsys):
@@ -91,7 +109,10 @@ def test_detect_writes_scores_keyed_by_id_and_explains_the_top_rows(table_run, c
         top_rows = list(csv.DictReader(f))
     assert len(top_rows) == 5 and top_rows[0]["id"] == top["id"]
     shares = [float(top_rows[0][f"contribution:c{i}"]) for i in range(30)] + [float(top_rows[0]["contribution:shift"])]
-    assert np.isclose(sum(shares), top["score"], rtol=1e-4)  # contributions add up to the score
+    # the score is the reconstruction error plus the code-space term; the columns' shares add up to the former
+    assert np.isclose(sum(shares), float(top_rows[0]["reconstruction"]), rtol=1e-4)
+    assert float(top_rows[0]["score"]) != float(top_rows[0]["reconstruction"])
+    assert {"reconstruction"} <= set(rows[0])
     assert (det / "histogram.png").is_file() and (det / "report.html").is_file()
 
 
@@ -203,7 +224,9 @@ def test_http_scores_rows_with_contributions_and_refuses_bad_rows(table_run):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert len(body["scores"]) == 4 and body["threshold"] > 0 and len(body["anomaly"]) == 4
-    assert np.isclose(sum(body["contributions"][0].values()), body["scores"][0], rtol=1e-4)
+    # the columns' shares add up to the reconstruction error (the score adds the code-space term to it)
+    assert np.isclose(sum(body["contributions"][0].values()), body["reconstruction"][0], rtol=1e-4)
+    assert body["scores"][0] != body["reconstruction"][0]
     same = client.post("/score", json={"rows": {"columns": list(rows.columns), "data": rows.values.tolist()}})
     assert same.json()["scores"] == body["scores"]
     codes = client.post("/encode", json={"rows": records}).json()["codes"]

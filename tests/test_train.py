@@ -78,6 +78,20 @@ def test_resume_continues_exactly(tmp_path, preset, checkpoint_every, extra):
     assert [r["val/loss"] for r in full] == [r["val/loss"] for r in part]
 
 
+def test_epoch_samples_draws_whole_permutations_afresh_each_epoch():
+    from aekit.train.loop import InMemoryBatches
+
+    batches = InMemoryBatches(torch.zeros(10, 1), 4, None, shuffle=True, seed=3, epoch_samples=25)
+    assert len(batches) == 7 and batches.per_epoch == 25 and batches.num_samples == 10
+    first = batches.order(0).tolist()
+    assert len(first) == 25
+    assert sorted(first[:10]) == sorted(first[10:20]) == list(range(10))  # every sample once per round
+    assert first == batches.order(0).tolist() and first != batches.order(1).tolist()
+    assert len(InMemoryBatches(torch.zeros(10, 1), 4, None, shuffle=True).order(0)) == 10
+    with pytest.raises(AekitError, match="epoch_samples"):
+        aekit.train("deep", dataset="digits", epochs=1, epoch_samples=-1, evaluate=False, progress=False)
+
+
 def _train_cmd(out: Path, data: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "aekit.cli", "train", "--preset", "deep", "--dataset", str(data), "--out", str(out),
             "--epochs", "4", "--batch-size", "32", "--hidden", "256,64", "--latent", "8", "--threads", "1",

@@ -410,6 +410,9 @@ class TrainConfig(_ConfigMixin):
         epochs: passes over the training split; 0 means automatic: 20, or more on small
             datasets so that training sees at least 300,000 samples (at most 500 epochs).
         batch_size: samples per optimisation step.
+        epoch_samples: samples drawn per epoch, afresh each epoch from ``(seed, epoch)``; more
+            than the training split repeats it (0: every training sample once per epoch).
+            Rows of a table get it from the table recipe when ``epochs`` is 0.
         lr: learning rate.
         optimizer: ``adam`` (default), ``adamw``, ``sgd`` (momentum 0.9) or ``rmsprop``.
         weight_decay: L2 penalty passed to the optimizer.
@@ -432,6 +435,7 @@ class TrainConfig(_ConfigMixin):
 
     epochs: int = 0
     batch_size: int = 256
+    epoch_samples: int = 0
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -450,6 +454,7 @@ class TrainConfig(_ConfigMixin):
         owner = "train"
         _check_positive(owner, "epochs", self.epochs, allow_zero=True)
         _check_positive(owner, "batch_size", self.batch_size)
+        _check_positive(owner, "epoch_samples", self.epoch_samples, allow_zero=True)
         _check_positive(owner, "lr", self.lr)
         _check_positive(owner, "weight_decay", self.weight_decay, allow_zero=True)
         _check_positive(owner, "early_stopping", self.early_stopping, allow_zero=True)

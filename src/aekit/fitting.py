@@ -27,7 +27,7 @@ from .errors import AekitError
 from .model import Model, resolve_device
 from .models import Autoencoder, build_model
 from .objectives import Objective, build_objective
-from .presets import build_run_config, route_overrides
+from .presets import build_run_config, route_overrides, row_schedule
 from .train import distributed
 from .train.loop import FitResult, InMemoryBatches, ShardedBatches, shard_indices
 from .train.loop import fit as fit_loop
@@ -48,7 +48,12 @@ def prepare_run(run: RunConfig, preprocessing: Preprocessing, n_train: int,
         latent = auto_latent_dim(int(np.prod(preprocessing.input_shape)))
         run = replace(run, model=run.model.with_overrides(latent_dim=latent))
         log.info("latent_dim not given: a code of %d values for %s", latent, preprocessing.describe_input()[:60])
-    if run.train.epochs == 0:
+    if run.train.epochs == 0 and preprocessing.kind == "table":  # the table recipe's step budget
+        epochs, drawn = row_schedule(n_train, run.train.batch_size)
+        run = replace(run, train=replace(run.train, epochs=epochs, epoch_samples=run.train.epoch_samples or drawn))
+        log.info("epochs not given: the table recipe, %d epochs of %d rows drawn from %d training rows (%d steps)",
+                 epochs, run.train.epoch_samples, n_train, epochs * -(-run.train.epoch_samples // run.train.batch_size))
+    elif run.train.epochs == 0:
         run = replace(run, train=replace(run.train, epochs=auto_epochs(n_train)))
         log.info("epochs not given: training %d epochs (%d training samples)", run.train.epochs, n_train)
     if run.data.normalize and run.model.output_activation == "sigmoid":
@@ -96,13 +101,16 @@ def make_batches(run: RunConfig, preprocessing: Preprocessing, train: np.ndarray
     """Training and validation batches on ``device``; under DDP each process holds only its shard."""
     size = run.train.batch_size
     if world.distributed:
+        if run.train.epoch_samples:
+            raise AekitError("train.epoch_samples draws one process's epochs; data-parallel training takes every "
+                             "sample once per epoch: set --set train.epoch_samples=0 (with --epochs N) or drop --nproc")
         mine = shard_indices(len(train), size, world.rank, world.size)
         train_batches: InMemoryBatches = ShardedBatches(
             preprocessing.to_storage(take(train, mine)).to(device), len(train), size, preprocessing, shuffle=True,
             seed=run.train.seed, rank=world.rank, world_size=world.size)
     else:
         train_batches = InMemoryBatches(preprocessing.to_storage(train).to(device), size, preprocessing,
-                                        shuffle=True, seed=run.train.seed)
+                                        shuffle=True, seed=run.train.seed, epoch_samples=run.train.epoch_samples)
     val_batches = None
     if val is not None and len(val):
         val_batches = InMemoryBatches(preprocessing.to_storage(val).to(device), max(size, 1024), preprocessing,

@@ -11,18 +11,20 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from .config import RunConfig
 from .data.preprocess import Preprocessing
-from .errors import AekitError
-from .fitted import FittedComponent, check_components
+from .errors import AekitError, NotFittedError
+from .fitted import FittedComponent, check_components, component
 from .io import SavedModel, read_model_dir, write_model_dir
 from .models import Autoencoder
 from .models.summary import summary_text
+
+T = TypeVar("T", bound=FittedComponent)
 
 LATER_FIELDS = {"cell": "lstm"}  # ModelConfig fields added later -> their defaults
 
@@ -185,3 +187,15 @@ def save_model(model: Model, path: str | os.PathLike) -> Path:
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> Model:
     """Load a saved model (a model folder, or a run folder holding ``model/``)."""
     return Model.load(path, device=device)
+
+
+def saved_component(model: Model | str | os.PathLike, kind: type[T], what: str) -> tuple[Model, T]:
+    """``model`` (loaded when a path) and the fitted component ``kind`` saved with it; a model
+    without one is a :class:`~aekit.errors.NotFittedError` that says how to fit it (``what``
+    names the component in it)."""
+    if not isinstance(model, Model):
+        model = load_model(model)
+    found = component(model.fitted, kind)
+    if found is None:
+        raise NotFittedError(f"{model.path or 'this model'} has no {what} saved with it; fit one: {kind.fit_hint}")
+    return model, found

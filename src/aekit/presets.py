@@ -177,26 +177,61 @@ def get_preset(name: str) -> Preset:
         raise AekitError(f"unknown preset {name!r}; valid presets: {', '.join(preset_names())}") from None
 
 
+# The recipe for rows of a table, chosen on the ADBench dev sets (bench/adbench.py,
+# bench/results/adbench.md). AnomalyDetector() on rows and `aekit train --dataset rows.csv` both
+# follow it: a bounded number of optimisation steps whatever the number of rows, so a 600,000-row
+# table costs what a 13,000-row one does and an unsupervised fit has too few steps to learn to
+# reconstruct the outliers among its rows.
+ROW_PRESET = "denoising"  # what rows train when no preset is named
+ROW_PRESETS = ("dense", "deep", "denoising", "sparse", "contractive", "vae")  # the MLP presets, for rows
+ROW_STEPS = 500  # optimisation steps at most ...
+ROW_PASSES = 40  # ... and at most this many passes over the training rows (small tables) ...
+ROW_MIN_STEPS = 30  # ... but at least this many steps
+ROW_EPOCHS = 10  # the steps run as this many epochs of steps * batch / ROW_EPOCHS rows each
+ROW_BATCH = 256
+ROW_LR = 1e-3
+
+# The preset trained when none is named, per kind of data.
+DEFAULT_PRESETS = {"image": "deep", "vector": "deep", "table": ROW_PRESET, "series": "conv1d"}
+
+
+def row_steps(rows: int, batch_size: int) -> int:
+    """Optimisation steps on ``rows`` training rows: ``ROW_PASSES`` passes, within
+    [``ROW_MIN_STEPS``, ``ROW_STEPS``]."""
+    return int(min(ROW_STEPS, max(ROW_MIN_STEPS, -(-ROW_PASSES * rows // batch_size))))
+
+
+def row_schedule(rows: int, batch_size: int) -> tuple[int, int]:
+    """The table recipe's ``(epochs, rows drawn per epoch)`` for ``rows`` training rows (fewer
+    training rows than an epoch draws are repeated)."""
+    return ROW_EPOCHS, max(1, row_steps(rows, batch_size) * batch_size // ROW_EPOCHS)
+
+
 def kind_defaults(kind: str, spec: Preset) -> dict[str, dict[str, Any]]:
     """Settings a kind of data needs beyond the preset, applied before the caller's overrides.
 
     Images keep the presets as written (intensities in [0, 1], sigmoid output, BCE). Vectors are
     standardised features with no fixed range: a linear output, squared error (a Gaussian
     likelihood for VAEs, so the loss stays a negative ELBO) and standardisation on; so are the
-    windows of a series (each channel standardised with the training series' mean and std).
+    windows of a series (each channel standardised with the training series' mean and std). Rows
+    of a table also take the table recipe: batch 256, lr 1e-3, hidden sizes chosen for the
+    columns, and (with ``epochs`` 0) the recipe's step budget (:func:`row_schedule`).
     """
     if kind == "image":
-        return {"model": {}, "objective": {}, "data": {}}
+        return {"model": {}, "objective": {}, "data": {}, "train": {}}
+    probabilistic = spec.model.get("latent") == "gaussian"
+    likelihood = {"reconstruction": "gaussian" if probabilistic else "mse"}
     if kind == "series":  # windows standardised per channel; the presets' code sizes stay
-        probabilistic = spec.model.get("latent") == "gaussian"
-        return {"model": {"output_activation": "none"},
-                "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
-                "data": {"normalize": True}}
+        return {"model": {"output_activation": "none"}, "objective": likelihood, "data": {"normalize": True},
+                "train": {}}
     if kind in ("vector", "table"):  # a table is standardised/one-hot features in model space
-        probabilistic = spec.model.get("latent") == "gaussian"
-        return {"model": {"output_activation": "none", "latent_dim": 0},  # 0: a quarter of the features
-                "objective": {"reconstruction": "gaussian" if probabilistic else "mse"},
-                "data": {"normalize": True}}
+        model: dict[str, Any] = {"output_activation": "none", "latent_dim": 0}  # 0: a quarter of the features
+        train: dict[str, Any] = {}
+        if kind == "table":  # the table recipe (ROW_* above); epochs 0 becomes its step budget
+            train = {"batch_size": ROW_BATCH, "lr": ROW_LR}
+            if spec.model.get("hidden"):  # hidden sizes written for images (the vae's 512-256) follow the columns
+                model["hidden"] = "auto"
+        return {"model": model, "objective": likelihood, "data": {"normalize": True}, "train": train}
     raise AekitError(f"expected a kind of data in image, vector, table, series; got {kind!r}")
 
 
@@ -223,6 +258,7 @@ def build_run_config(
         model=model_cfg,
         objective=ObjectiveConfig().with_overrides(**spec.objective).with_overrides(**extra["objective"])
         .with_overrides(**(objective or {})),
-        train=TrainConfig().with_overrides(**spec.train).with_overrides(**(train or {})),
+        train=TrainConfig().with_overrides(**spec.train).with_overrides(**extra["train"])
+        .with_overrides(**(train or {})),
         data=DataConfig().with_overrides(**extra["data"]).with_overrides(**(data or {})),
     )

@@ -83,7 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                "--out runs/s  # a time series\n"
                "  aekit train --resume runs/deep32 --epochs 40      # continue, or train longer",
     )
-    p.add_argument("--preset", default="deep", help="model variant (default: deep)")
+    p.add_argument("--preset", default=None,
+                   help="model variant (default: deep for images, denoising with the table recipe for a table, "
+                        "conv1d for a series)")
     p.add_argument("--dataset", default=None,
                    help=f"{', '.join(dataset_names())}, an image folder, a table (.csv, .tsv, .parquet, or "
                         ".npy/.npz of rows (N, D)) or images in .npy/.npz (default: mnist if found locally, "

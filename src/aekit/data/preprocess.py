@@ -31,6 +31,16 @@ class InputSpace:
     batched: bool
 
 
+def stat_tensors(mean: tuple[float, ...] | None, std: tuple[float, ...] | None, shape: tuple[int, ...],
+                 device: Any, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Recorded per-channel (or per-feature) ``mean`` and ``std`` as tensors of ``shape`` (``-1``
+    on the channel axis) on ``device``; ``None`` when the data is not standardised."""
+    if mean is None or std is None:
+        return None
+    return (torch.tensor(mean, device=device, dtype=dtype).view(shape),
+            torch.tensor(std, device=device, dtype=dtype).view(shape))
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """Recorded input format: shape, channel order, scaling and optional normalisation.
@@ -130,12 +140,7 @@ class Preprocessing:
         return InputSpace(is_torch, not as_float, torch.float32, "hwc", batched)
 
     def _stats(self, device, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor] | None:
-        if self.mean is None or self.std is None:
-            return None
-        shape = (1, len(self.mean), 1, 1)
-        mean = torch.tensor(self.mean, device=device, dtype=dtype).view(shape)
-        std = torch.tensor(self.std, device=device, dtype=dtype).view(shape)
-        return mean, std
+        return stat_tensors(self.mean, self.std, (1, -1, 1, 1), device, dtype)
 
     def batch_to_model(self, batch: torch.Tensor) -> torch.Tensor:
         """Trusted (B, C, H, W) uint8 or [0, 1] float tensor -> model space, no validation."""

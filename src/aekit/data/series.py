@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from ..errors import AekitError
-from .preprocess import InputSpace
+from .preprocess import InputSpace, stat_tensors
 from .tablefiles import SHOWN, pandas_module, row_list
 
 KIND = "series"
@@ -616,10 +616,7 @@ class SeriesPreprocessing:
         return batch.float()
 
     def _stats(self, device, dtype=torch.float32):
-        if self.mean is None or self.std is None:
-            return None
-        return (torch.tensor(self.mean, device=device, dtype=dtype).view(1, -1, 1),
-                torch.tensor(self.std, device=device, dtype=dtype).view(1, -1, 1))
+        return stat_tensors(self.mean, self.std, (1, -1, 1), device, dtype)
 
     def model_to_data(self, y: torch.Tensor) -> torch.Tensor:
         """Model-space windows (B, C, L) -> the channels' own units."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import AekitError
-from .preprocess import InputSpace
+from .preprocess import InputSpace, stat_tensors
 
 KIND = "vector"
 
@@ -96,10 +96,7 @@ class VectorPreprocessing:
         return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
 
     def _stats(self, device, dtype=torch.float32):
-        if self.mean is None or self.std is None:
-            return None
-        return (torch.tensor(self.mean, device=device, dtype=dtype).view(1, -1),
-                torch.tensor(self.std, device=device, dtype=dtype).view(1, -1))
+        return stat_tensors(self.mean, self.std, (1, -1), device, dtype)
 
     def batch_to_model(self, batch: torch.Tensor) -> torch.Tensor:
         """Trusted (B, D) features -> model space, no validation."""

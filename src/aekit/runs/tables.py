@@ -104,6 +104,15 @@ def score_rows(model: Model, rows: Any, score: str) -> tuple[np.ndarray, np.ndar
     return scores, per_column, recon
 
 
+def detector_scores(scorer: AnomalyDetector | None, rows: Any, scores: np.ndarray) -> np.ndarray:
+    """The scores of ``scorer`` (reconstruction plus its code-space term) when it has that term,
+    else ``scores``: a threshold set on the detector's score is compared with the same score (the
+    per-column contributions stay the reconstruction part's)."""
+    if scorer is not None and scorer.neighbours_ is not None:
+        return scorer.score_samples(rows)
+    return scores
+
+
 def explain_rows(model: Model, table: Table, order: np.ndarray, scores: np.ndarray, contributions: np.ndarray,
                  recon: np.ndarray) -> list[dict[str, Any]]:
     """The rows ``order`` with the columns that contributed most: value, reconstruction, share."""
@@ -159,12 +168,10 @@ def detect_table(model: Model, path: Any, out_dir: str | os.PathLike, *, id_colu
             if model.path is None:
                 raise AekitError("--save needs a model loaded from a folder")
             model.save(model.path)
-    scores, contributions, recon = score_rows(model, table.features, score)
+    errors, contributions, recon = score_rows(model, table.features, score)
     scorer = det if fit else (saved if saved is not None and saved.score_ == score and contamination is None else None)
-    if scorer is not None and scorer.neighbours_ is not None:
-        # The threshold was set on the detector's score, code-space term included: score the same way
-        # (the contributions stay the reconstruction part's).
-        scores = scorer.score_samples(table.features)
+    scores = detector_scores(scorer, table.features, errors)
+    code_term = scores is not errors  # the score adds the code-space term to the reconstruction error
     threshold: float | None
     if fit:
         threshold = det.threshold_
@@ -182,7 +189,8 @@ def detect_table(model: Model, path: Any, out_dir: str | os.PathLike, *, id_colu
     key = table.id_column or "row"
     rank = np.empty(len(scores), dtype=np.int64)
     rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    outputs = {key: names, "score": scores, "rank": rank, "anomaly": flagged, "label": truth}
+    outputs = {key: names, "score": scores, "reconstruction": errors if code_term else None, "rank": rank,
+               "anomaly": flagged, "label": truth}
     # One frame written in one go: a Python list per row raised detect's peak RSS by 115 MB on
     # 600k rows (bench/table_scale.py, 777 -> 662 MB).
     write_rows(out_dir / "scores.csv", pandas_module().DataFrame({k: v for k, v in outputs.items() if v is not None}),
@@ -191,9 +199,9 @@ def detect_table(model: Model, path: Any, out_dir: str | os.PathLike, *, id_colu
     order = np.argsort(-scores, kind="stable")[:max(0, min(top, len(scores)))]
     explained = explain_rows(model, table, order, scores, contributions, recon)
     columns = model.preprocessing.names
-    top_rows = [[key, "rank", "score", *columns, *(f"contribution:{c}" for c in columns)]]
+    top_rows = [[key, "rank", "score", "reconstruction", *columns, *(f"contribution:{c}" for c in columns)]]
     for row, i in zip(explained, order, strict=True):
-        top_rows.append([row["id"], row["rank"], f"{row['score']:.9g}",
+        top_rows.append([row["id"], row["rank"], f"{row['score']:.9g}", f"{errors[i]:.9g}",
                          *(_plain(table.features.iloc[i][c]) for c in columns),
                          *(f"{v:.6g}" for v in contributions[i])])
     atomic_write_csv(out_dir / "top_rows.csv", top_rows)
@@ -206,8 +214,10 @@ def detect_table(model: Model, path: Any, out_dir: str | os.PathLike, *, id_colu
     }
     report = Report(f"Anomaly detection: {len(scores)} row(s) of {Path(str(path)).name}")
     flagged_text = f"{int(flagged.sum())} of {len(scores)} rows flagged" if flagged is not None else "no labels"
-    report.text(f"Score **{score}** (higher = more anomalous; per column: its share of the squared error in "
-                f"standard deviations). Threshold: {'none' if threshold is None else f'{threshold:.6g}'}, {source}; "
+    composed = (" plus the code-space term (distance to the nearest training rows' codes, on the same robust "
+                "scale)" if code_term else "")
+    report.text(f"Score **{score}**{composed} (higher = more anomalous; per column: its share of the squared error "
+                f"in standard deviations). Threshold: {'none' if threshold is None else f'{threshold:.6g}'}, {source}; "
                 f"{flagged_text}.")
     hist = {"all": scores} if truth is None else {"normal": scores[truth == 0], "anomaly": scores[truth == 1]}
     plot_histogram({k: v for k, v in hist.items() if v.size}, out_dir / "histogram.png", title="anomaly scores",
@@ -248,7 +258,7 @@ def quality(scores: np.ndarray, truth: np.ndarray, flagged: np.ndarray | None) -
 def evaluate_table_run(model: Model, splits: Any, out: str | Path, *, history: list[dict] | None = None,
                        normal_classes: str | None = None) -> dict[str, Any]:
     """Test rows: the model's error against PCA with the same code size (both in standardised
-    units, per column too), and AUROC / AP of the scores when the table has 0/1 labels.
+    units, per column too), and AUROC / AP of the scores `aekit detect` gives when the table has 0/1 labels.
     Writes ``eval.json``, pictures and ``report.html`` into ``out``."""
     from sklearn.decomposition import PCA
 
@@ -260,6 +270,8 @@ def evaluate_table_run(model: Model, splits: Any, out: str | Path, *, history: l
     prep = model.preprocessing
     score = resolve_score(model, "auto")
     scores, contributions, recon = score_rows(model, test.samples, score)
+    saved = AnomalyDetector.from_model(model) if AnomalyThreshold.key in model.fitted else None
+    scores = detector_scores(saved if saved is not None and saved.score_ == score else None, test.samples, scores)
     x_test = prep.encode(test.samples)
     fit_rows = splits.train.samples if len(splits.val) == 0 else _concat(splits.train.samples, splits.val.samples)
     x_fit = prep.encode(fit_rows)
@@ -275,10 +287,9 @@ def evaluate_table_run(model: Model, splits: Any, out: str | Path, *, history: l
         "per_column": {c: {"mse": float(model_err[:, j].mean()), "pca_mse": float(pca_err[:, j].mean())}
                        for j, c in enumerate(prep.names)},
     }
-    saved = model.fitted.get(AnomalyThreshold.key)
-    flagged = (scores > saved.threshold).astype(np.int64) if saved is not None and saved.score == score else None
+    flagged = (scores > saved.threshold_).astype(np.int64) if saved is not None and saved.score_ == score else None
     if flagged is not None:
-        result["threshold"] = saved.threshold
+        result["threshold"] = saved.threshold_
         result["flagged_share"] = float(flagged.mean())
     if test.labels is not None:
         try:

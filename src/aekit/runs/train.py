@@ -28,7 +28,7 @@ from ..fitting import make_batches, prepare_run, set_threads, train_module
 from ..model import Model, load_model, resolve_device
 from ..models import build_model
 from ..objectives import Objective
-from ..presets import build_run_config, route_overrides
+from ..presets import DEFAULT_PRESETS, build_run_config, route_overrides
 from ..tasks.anomaly import fit_threshold_after_training
 from ..tasks.generate import fit_sampler_after_training
 from ..tasks.series import fit_series_threshold_after_training
@@ -74,7 +74,7 @@ def _fingerprint(run: RunConfig) -> str:
 
 
 def train(
-    preset: str = "deep", *, dataset: str | None = None, out: str | os.PathLike | None = None,
+    preset: str | None = None, *, dataset: str | None = None, out: str | os.PathLike | None = None,
     resume: bool = False, overwrite: bool = False, progress: bool = True, evaluate: bool = True,
     trackers: tuple[str, ...] = (), nproc: int = 1, **overrides: Any,
 ) -> Model:
@@ -84,7 +84,9 @@ def train(
     ``logging.basicConfig(level=logging.INFO)``).
 
     Args:
-        preset: a name from :data:`aekit.presets.PRESETS` (``dense``, ``deep``, ``conv``, ...).
+        preset: a name from :data:`aekit.presets.PRESETS` (``dense``, ``deep``, ``conv``, ...);
+            ``None``: the kind of data's default (``deep`` for images, ``denoising`` with the
+            table recipe for rows, ``conv1d`` for a series; :data:`aekit.presets.DEFAULT_PRESETS`).
         dataset: built-in dataset name or a path (default: MNIST if found locally, else digits).
         out: the run folder (default ``runs/<preset>-<dataset>``, numbered if taken).
         resume: continue the run in ``out`` from its last checkpoint; only ``epochs`` (to
@@ -127,7 +129,7 @@ def train(
         return resume_run(out, progress=progress, evaluate=evaluate, trackers=trackers, **overrides)
     check_trackers(tuple(trackers))
     run = _fresh_run_config(preset, dataset, overrides)
-    folder = RunFolder(Path(out) if out is not None else default_run_dir(preset, run.data.dataset))
+    folder = RunFolder(Path(out) if out is not None else default_run_dir(run.preset, run.data.dataset))
     if world.is_main and folder.holds_run() and not overwrite:
         folder.refuse_existing()
     # Everything that can refuse the data (unreadable file, bad values, a config that does not fit)
@@ -185,7 +187,7 @@ def resume_run(run_dir: str | os.PathLike, *, progress: bool = True, evaluate: b
                     evaluate=evaluate, trackers=trackers)
 
 
-def _fresh_run_config(preset: str, dataset: str | None, overrides: dict[str, Any]) -> RunConfig:
+def _fresh_run_config(preset: str | None, dataset: str | None, overrides: dict[str, Any]) -> RunConfig:
     routed = route_overrides(overrides)
     if dataset is not None:
         routed["data"]["dataset"] = dataset
@@ -196,15 +198,15 @@ def _fresh_run_config(preset: str, dataset: str | None, overrides: dict[str, Any
         kind = "table"
     else:
         kind = "image"
-    run = build_run_config(preset, kind=kind, model=routed["model"], objective=routed["objective"],
-                           train=routed["train"], data=routed["data"])
+    run = build_run_config(preset or DEFAULT_PRESETS[kind], kind=kind, model=routed["model"],
+                           objective=routed["objective"], train=routed["train"], data=routed["data"])
     if run.data.dataset == "default":
         run = replace(run, data=replace(run.data, dataset=default_dataset(run.data.data_dir)))
     return run
 
 
-def _launch_processes(nproc: int, preset: str, *, dataset: str | None, out: str | os.PathLike | None, resume: bool,
-                      overwrite: bool, progress: bool, evaluate: bool, trackers: tuple[str, ...],
+def _launch_processes(nproc: int, preset: str | None, *, dataset: str | None, out: str | os.PathLike | None,
+                      resume: bool, overwrite: bool, progress: bool, evaluate: bool, trackers: tuple[str, ...],
                       device: str, overrides: dict[str, Any]) -> Model:
     """``nproc`` local DDP processes train the run; the parent waits and loads the result."""
     if distributed.env_world_size() > 1:
@@ -216,7 +218,7 @@ def _launch_processes(nproc: int, preset: str, *, dataset: str | None, out: str 
     else:
         check_trackers(tuple(trackers))
         run = _fresh_run_config(preset, dataset, overrides)  # config errors surface before spawning
-        out = Path(out) if out is not None else default_run_dir(preset, run.data.dataset)
+        out = Path(out) if out is not None else default_run_dir(run.preset, run.data.dataset)
         if not overwrite:
             RunFolder(Path(out)).refuse_existing()
     kwargs = dict(preset=preset, dataset=dataset, out=str(out), resume=resume, overwrite=overwrite,

@@ -68,13 +68,14 @@ def _score(call: Call) -> dict[str, Any]:
         detector = None
     kind = call.options["score"]
     score = detector.score_ if detector is not None and kind == "auto" else resolve_score(call.model, kind)
-    scores, maps = model_space_errors(call.model, x_model, score)
+    errors, maps = model_space_errors(call.model, x_model, score)
     per_column = prep.column_totals(maps) / (maps.shape[1] if score == "mse" else 1)
     threshold = detector.threshold_ if detector is not None and detector.score_ == score else None
+    scores = errors
     if threshold is not None and detector.neighbours_ is not None:
         scores = detector.model_space_scores(x_model)  # as the threshold was set: code-space term included
     return {
-        "scores": scores.tolist(), "score": score, "threshold": threshold,
+        "scores": scores.tolist(), "reconstruction": errors.tolist(), "score": score, "threshold": threshold,
         "anomaly": None if threshold is None else (scores > threshold).astype(int).tolist(),
         "contributions": [dict(zip(prep.names, map(float, row), strict=True)) for row in per_column],
     }

@@ -68,8 +68,9 @@ from ..errors import AekitError, NotFittedError
 from ..fitted import component
 from ..fitting import take
 from ..metrics import bce_map, ssim, ssim_map
-from ..model import Model, load_model
+from ..model import Model, load_model, saved_component
 from ..models import AEOutput
+from ..presets import ROW_BATCH, ROW_EPOCHS, ROW_LR, ROW_PRESET, ROW_PRESETS, row_steps
 from ..registry import LIKELIHOODS
 from ..thresholds import SCORE_KINDS, AnomalyThreshold, CodeNeighbours
 
@@ -77,25 +78,10 @@ SCORES = ("auto", *SCORE_KINDS)
 VECTOR_SCORES = ("mse", "elbo")  # bce and ssim compare images
 EPS = 1e-7
 
-# The recipe on rows of a table, chosen on the ADBench dev sets (bench/adbench.py, results/adbench.md).
-ROW_PRESETS = ("dense", "deep", "denoising", "sparse", "contractive", "vae")  # the MLP presets
-ROW_PRESET = "denoising"  # what "auto" trains on rows
-ROW_STEPS = 500  # optimisation steps at most, whatever the number of rows: seconds on 600k rows, and
-#                  an unsupervised fit has too few steps to memorise the outliers among the rows
-ROW_PASSES = 40  # ... and at most this many passes over the training rows (small tables) ...
-ROW_MIN_STEPS = 30  # ... but at least this many steps
-ROW_EPOCHS = 10  # the steps run as this many passes over steps * batch / ROW_EPOCHS rows drawn for training
-ROW_BATCH = 256
-ROW_LR = 1e-3
+# The recipe on rows of a table (aekit.presets: ROW_PRESET, the step budget), and its score:
 ROW_NEIGHBOURS = 20  # k of the code-space term
 ROW_REFERENCE = 2000  # training rows whose codes the code-space term measures distances to
 ROW_WEIGHT = 1.0  # weight of the code-space term against the reconstruction term
-
-
-def row_steps(rows: int, batch_size: int) -> int:
-    """Optimisation steps on ``rows`` training rows: ``ROW_PASSES`` passes, within
-    [``ROW_MIN_STEPS``, ``ROW_STEPS``]."""
-    return int(min(ROW_STEPS, max(ROW_MIN_STEPS, -(-ROW_PASSES * rows // batch_size))))
 
 
 def _has_prior(model: Model) -> bool:
@@ -338,6 +324,11 @@ class AnomalyDetector:
         """Train (for a preset) or take the model, and set ``threshold_`` from normal data ``X``."""
         X = _as_images(X)
         model, held, train = self._trained(X)
+        return self.fit_scoring(model, train, held)
+
+    def fit_scoring(self, model: Model, train: Any, held: Any) -> AnomalyDetector:
+        """Take the trained ``model``: fit the code-space term on the codes of ``train`` (rows) and
+        set ``threshold_`` from the scores of ``held``."""
         self.model_ = model
         self.score_ = resolve_score(model, self.score)
         self.neighbours_ = None
@@ -454,12 +445,7 @@ class AnomalyDetector:
     @classmethod
     def from_model(cls, model: Model | str | os.PathLike) -> AnomalyDetector:
         """The detector saved with ``model`` (a :class:`~aekit.Model` or a path)."""
-        if not isinstance(model, Model):
-            model = load_model(model)
-        fitted = component(model.fitted, AnomalyThreshold)
-        if fitted is None:
-            raise NotFittedError(f"{model.path or 'this model'} has no anomaly threshold saved with it; fit one: "
-                                 f"{AnomalyThreshold.fit_hint}")
+        model, fitted = saved_component(model, AnomalyThreshold, "anomaly threshold")
         det = cls(model, score=fitted.score, contamination=fitted.contamination,
                   percentile=fitted.percentile or 99.0, elbo_samples=fitted.elbo_samples, seed=fitted.seed)
         try:
@@ -481,15 +467,14 @@ class AnomalyDetector:
 
 
 def fit_threshold_after_training(model: Model, splits: Any, percentile: float = 99.0) -> AnomalyThreshold:
-    """Called by the trainer for tables: the ``percentile``-th percentile of the validation rows'
-    scores (the training rows' when there is no validation split) becomes the saved threshold."""
+    """Called by the trainer for tables: the detector's score, as :class:`AnomalyDetector` fits
+    it (the code-space term from the training rows' codes), and the ``percentile``-th percentile
+    of the validation rows' scores (the training rows' when there is no validation split) as the
+    saved threshold, so a table run scores rows the way ``AnomalyDetector()`` does."""
     held = splits.val if len(splits.val) else splits.train
-    score = resolve_score(model, "auto")
-    x_model, _ = model.preprocessing.to_model(held.samples, device=model.device)
-    scores, _ = model_space_errors(model, x_model, score)
-    fitted = AnomalyThreshold.fit(scores, score=score, percentile=percentile)
-    model.fitted[AnomalyThreshold.key] = fitted
-    return fitted
+    det = AnomalyDetector(model, percentile=percentile, seed=model.config.train.seed)
+    det.fit_scoring(model, splits.train.samples, held.samples)
+    return model.fitted[AnomalyThreshold.key]
 
 
 def _as_images(X: Any) -> Any:

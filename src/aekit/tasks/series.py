@@ -41,8 +41,7 @@ import torch
 
 from ..data.series import SeriesLayout, SeriesSpace, TimeSeries, fold_back
 from ..errors import AekitError, NotFittedError
-from ..fitted import component
-from ..model import Model, load_model
+from ..model import Model, load_model, saved_component
 from ..thresholds import SERIES_FOLDS, SERIES_SCORES, SeriesThreshold
 
 THRESHOLDS = ("max", "percentile", "contamination")
@@ -304,12 +303,7 @@ class SeriesDetector:
     @classmethod
     def from_model(cls, model: Model | str | os.PathLike) -> SeriesDetector:
         """The detector saved with ``model`` (a :class:`~aekit.Model` or a path)."""
-        if not isinstance(model, Model):
-            model = load_model(model)
-        fitted = component(model.fitted, SeriesThreshold)
-        if fitted is None:
-            raise NotFittedError(f"{model.path or 'this model'} has no series anomaly threshold saved with it; fit "
-                                 f"one: {SeriesThreshold.fit_hint}")
+        model, fitted = saved_component(model, SeriesThreshold, "series anomaly threshold")
         det = cls(model, score=fitted.score, fold=fitted.fold, min_length=fitted.min_length,
                   merge_gap=fitted.merge_gap)
         det._set(model, fitted)

@@ -45,12 +45,15 @@ class InMemoryBatches:
         seed: base seed of the permutations.
         rank, world_size: under data-parallel training, this process takes positions
             ``rank, rank + world_size, ...`` of every global batch (see :meth:`local_batches`).
+        epoch_samples: samples per epoch, drawn afresh from ``(seed, epoch)`` as whole
+            permutations of the split, cut (0: the split once). One process only.
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, preprocessing: Preprocessing, *,
-                 shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
+                 shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, epoch_samples: int = 0):
         if not 0 <= rank < world_size:
             raise AekitError(f"rank: expected 0 <= rank < world_size={world_size}; got {rank}")
+        self.epoch_samples = int(epoch_samples)
         self.data = data
         self.batch_size = batch_size
         self.preprocessing = preprocessing
@@ -60,18 +63,28 @@ class InMemoryBatches:
         self.world_size = world_size
 
     def __len__(self) -> int:
-        return math.ceil(self.num_samples / self.batch_size)
+        return math.ceil(self.per_epoch / self.batch_size)
 
     @property
     def num_samples(self) -> int:
         return int(self.data.shape[0])
 
     @property
+    def per_epoch(self) -> int:
+        """Samples one epoch takes."""
+        return self.epoch_samples or self.num_samples
+
+    @property
     def device(self) -> torch.device:
         return self.data.device
 
     def order(self, epoch: int) -> torch.Tensor:
-        return self._order(self.num_samples, self.seed * 1_000_003 + epoch)
+        seed = self.seed * 1_000_003 + epoch
+        if not self.epoch_samples:
+            return self._order(self.num_samples, seed)
+        rounds = -(-self.epoch_samples // self.num_samples)  # whole permutations, so each round sees every sample
+        draws = [self._order(self.num_samples, seed * 7_919 + r) for r in range(rounds)]
+        return torch.cat(draws)[:self.epoch_samples]
 
     def _order(self, n: int, seed: int) -> torch.Tensor:
         """``0..n-1``, permuted from ``seed`` when shuffling."""
@@ -423,7 +436,7 @@ def fit(
         record.update({
             "lr": optimizer.param_groups[0]["lr"],
             "epoch_seconds": round(train_seconds, 4),
-            "samples_per_s": round(train.num_samples / max(train_seconds, 1e-9), 1),
+            "samples_per_s": round(train.per_epoch / max(train_seconds, 1e-9), 1),
             "best": improved,
         })
         history.append(record)
